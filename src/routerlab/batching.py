@@ -1,0 +1,34 @@
+"""Token-budget batching shared by generation and feature extraction."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+
+def token_budget_batches(
+    lengths: Sequence[int], token_budget: int, max_batch_size: int, extra_tokens: int = 0
+) -> list[list[int]]:
+    """Group indices into batches whose padded size stays within ``token_budget``.
+
+    Indices are sorted by length (longest first, ties by index so the result is
+    deterministic); a batch's padded cost is ``len(batch) * (longest + extra_tokens)``,
+    where ``extra_tokens`` covers tokens generated after the prompt. Sorting keeps
+    padding low; longest-first surfaces an out-of-memory error on the first batch.
+    """
+    if token_budget <= 0 or max_batch_size <= 0:
+        raise ValueError(f"token_budget={token_budget} and max_batch_size={max_batch_size} must be positive")
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    current_max = 0
+    for i in order:
+        cost = lengths[i] + extra_tokens
+        new_max = max(current_max, cost)
+        if current and (len(current) + 1 > max_batch_size or (len(current) + 1) * new_max > token_budget):
+            batches.append(current)
+            current, new_max = [], cost
+        current.append(i)
+        current_max = new_max
+    if current:
+        batches.append(current)
+    return batches

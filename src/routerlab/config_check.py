@@ -1,0 +1,46 @@
+"""Cross-reference checks the JSON schema cannot express; run at parse time by the Snakefile.
+
+Each error names the config key and what is expected, before any job runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def check_config(config: dict[str, Any]) -> None:
+    from routerlab.models import validate_spec
+    from routerlab.routers import make_router
+
+    models = config["models"]
+    for role in ("weak", "strong"):
+        if config[role] not in models:
+            raise ConfigError(f"{role} = {config[role]!r}: not a key of models ({sorted(models)})")
+    for key, spec in models.items():
+        if "/" in key or key.startswith("."):
+            raise ConfigError(f"models.{key}: model names are path parts; use letters, digits, '-', '_', '.'")
+        try:
+            validate_spec(key, spec)
+        except (ValueError, KeyError) as e:
+            raise ConfigError(str(e)) from None
+    datasets = config["datasets"]
+    for name, members in config.get("training", {}).get("sets", {}).items():
+        for d in members:
+            if d not in datasets:
+                raise ConfigError(f"training.sets.{name}: dataset {d!r} is not a key of datasets ({sorted(datasets)})")
+    for d in config.get("evaluation", {}).get("test", []):
+        if d not in datasets:
+            raise ConfigError(f"evaluation.test: dataset {d!r} is not a key of datasets ({sorted(datasets)})")
+    for name, entry in config["routers"].items():
+        try:
+            make_router(entry.get("kind", name), **entry.get("params", {}))
+        except ValueError as e:
+            raise ConfigError(f"routers.{name}: {e}") from None
+    splits = config.get("splits", {})
+    total = sum(splits.values())
+    if splits and abs(total - 1.0) > 1e-6:
+        raise ConfigError(f"splits: fractions sum to {total}, expected 1.0")

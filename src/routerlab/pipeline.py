@@ -1,0 +1,190 @@
+"""Glue between workflow rules and the package: logging, shards, labels, routing inputs.
+
+Scripts in workflow/scripts call these so each script reads like one function call, and
+the same steps can be run from Python without Snakemake.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger("routerlab")
+
+LABELS_VERSION = 1
+
+
+def setup_logging(log_file: str | Path | None) -> logging.Logger:
+    """Log to the rule's log file (and stderr when run by hand)."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handlers = [logging.FileHandler(log_file, mode="w")]
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.captureWarnings(True)
+    return log
+
+
+def progress_logger(what: str, every_s: float = 10.0) -> Callable[[int, int], None]:
+    """A progress callback that logs count, rate and ETA at most every ``every_s`` seconds."""
+    start = time.perf_counter()
+    last = [0.0]
+
+    def report(done: int, total: int) -> None:
+        now = time.perf_counter() - start
+        if done == total or now - last[0] >= every_s:
+            last[0] = now
+            rate = done / now if now > 0 else float("nan")
+            eta = (total - done) / rate if rate and rate > 0 else float("nan")
+            log.info("%s: %d/%d (%.1f%%) %.2f/s, eta %.0fs", what, done, total, 100 * done / max(total, 1), rate, eta)
+
+    return report
+
+
+def set_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, int(n)))
+
+
+def shard_rows(df: pd.DataFrame, shard: int, n_shards: int) -> pd.DataFrame:
+    """Rows ``i % n_shards == shard`` in dataset order; gathering shards in order restores it."""
+    if not 0 <= shard < n_shards:
+        raise ValueError(f"shard {shard} out of range for {n_shards} shards")
+    return df.iloc[shard::n_shards]
+
+
+def gather_tables(paths: Sequence[str | Path], order: Sequence[str] | None = None) -> pd.DataFrame:
+    from routerlab.io import read_table
+
+    df = pd.concat([read_table(p) for p in paths], ignore_index=True)
+    if order is not None:
+        rank = {k: i for i, k in enumerate(order)}
+        df = df.iloc[np.argsort(df["id"].map(rank).to_numpy(), kind="stable")]
+    return df.reset_index(drop=True)
+
+
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    out = df.to_dict("records")
+    for r in out:
+        if "choices" in r and r["choices"] is not None:
+            r["choices"] = list(r["choices"])
+    return out
+
+
+def labels_frame(data: pd.DataFrame, weak: pd.DataFrame, strong: pd.DataFrame) -> pd.DataFrame:
+    """One row per query: split, weak/strong scores and the router label.
+
+    label = weak correctness for verifiable tasks; 1[weak >= strong] for judge-scored
+    open-ended tasks (METRICS.md, AUROC). Rows whose score could not be parsed keep
+    ``usable = False``: excluded from training and metrics, and counted.
+    """
+    w = weak.groupby("id", sort=False).first()  # sample 0 is the scored answer
+    s = strong.groupby("id", sort=False).first()
+    df = data[["id", "split", "task"]].copy()
+    df["weak_score"] = df["id"].map(w["score"]).astype(float)
+    df["strong_score"] = df["id"].map(s["score"]).astype(float)
+    df["weak_status"] = df["id"].map(w["status"]).fillna("missing")
+    df["strong_status"] = df["id"].map(s["status"]).fillna("missing")
+    judged = df["task"].eq("open")
+    df["judge_scored"] = judged
+    df["label"] = np.where(judged, (df["weak_score"] >= df["strong_score"]).astype(float), df["weak_score"])
+    df["usable"] = df["weak_score"].notna() & df["strong_score"].notna()
+    df.loc[~df["usable"], "label"] = np.nan
+    return df.reset_index(drop=True)
+
+
+def load_routing_data(label_paths: Sequence[str], feature_dirs: Sequence[str] | None,
+                      embedding_dirs: Sequence[str] | None, splits: Sequence[str]):
+    """Rows of ``splits`` from several datasets, with every available feature aligned by id."""
+    from routerlab.features import FeatureSet
+    from routerlab.io import read_table
+    from routerlab.routers import RoutingData
+
+    frames, logits, means, lasts, embs = [], [], [], [], []
+    sources: dict[str, str] = {}
+    for i, lp in enumerate(label_paths):
+        lab = read_table(lp)
+        lab = lab[lab["split"].isin(splits)].reset_index(drop=True)
+        lab["dataset"] = Path(lp).stem
+        frames.append(lab)
+        if feature_dirs:
+            fs = FeatureSet(feature_dirs[i])
+            idx = _positions(fs.ids, lab["id"], feature_dirs[i])
+            logits.append(fs.logits.iloc[idx].reset_index(drop=True))
+            means.append(np.asarray(fs.array("hidden_mean")[idx]))
+            lasts.append(np.asarray(fs.array("hidden_last")[idx]))
+            sources["features"] = str(feature_dirs[i])
+        if embedding_dirs:
+            ids = read_table(Path(embedding_dirs[i]) / "index.parquet")["id"].astype(str).tolist()
+            arr = np.load(Path(embedding_dirs[i]) / "embeddings.npy", mmap_mode="r")
+            embs.append(np.asarray(arr[_positions(ids, lab["id"], embedding_dirs[i])]))
+            sources["embeddings"] = str(embedding_dirs[i])
+    labels = pd.concat(frames, ignore_index=True)
+    data = RoutingData(
+        ids=labels["id"].astype(str).tolist(),
+        logits=pd.concat(logits, ignore_index=True) if logits else None,
+        hidden_mean=np.concatenate(means) if means else None,
+        hidden_last=np.concatenate(lasts) if lasts else None,
+        embeddings=np.concatenate(embs) if embs else None,
+        source=sources,
+    )
+    return data, labels
+
+
+def _positions(index_ids: Sequence[str], wanted: pd.Series, where: str) -> np.ndarray:
+    pos = {k: i for i, k in enumerate(index_ids)}
+    missing = [k for k in wanted if k not in pos]
+    if missing:
+        raise ValueError(f"{where}: no features for {len(missing)} ids (first: {missing[:3]}); "
+                         "the features are older than the dataset: re-run the `features` rule")
+    return np.array([pos[k] for k in wanted], dtype=int)
+
+
+def bootstrap_auroc(y: np.ndarray, r: np.ndarray, n_boot: int, seed: int = 0) -> tuple[float, float]:
+    """Percentile 95 % interval of AUROC over query resamples (resamples with one class skipped)."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(y)
+    r = np.asarray(r)
+    if n_boot <= 0 or len(np.unique(y)) < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(y), len(y))
+        if y[idx].min() != y[idx].max():
+            vals.append(roc_auc_score(y[idx], r[idx]))
+    if not vals:
+        return float("nan"), float("nan")
+    lo, hi = np.percentile(vals, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def score_frame(data: pd.DataFrame, generations: pd.DataFrame) -> pd.DataFrame:
+    """Score every generation against its dataset row with the task's verifier."""
+    import json
+
+    from routerlab.scoring import score_row
+
+    rows = data.set_index("id")
+    missing = sorted(set(generations["id"]) - set(rows.index))
+    if missing:
+        raise ValueError(f"generations for ids not in the dataset (first: {missing[:3]}); re-run `generate`")
+    out = []
+    for g in generations.itertuples(index=False):
+        row = rows.loc[g.id]
+        meta = row.get("meta")
+        meta = json.loads(meta) if isinstance(meta, str) and meta else (meta or {})
+        res = score_row(row["task"], g.response, row["reference"], choices=list(row["choices"]),
+                        meta=meta, prompt=row["prompt"])
+        out.append({"id": g.id, "sample": g.sample, "score": res.score, "parsed": res.parsed,
+                    "status": res.status, "detail": res.detail})
+    return pd.DataFrame(out, columns=["id", "sample", "score", "parsed", "status", "detail"])

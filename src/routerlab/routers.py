@@ -1,0 +1,403 @@
+"""Binary weak/strong routers behind one registry and a scikit-learn-style interface.
+
+Every router maps ``RoutingData`` to a weak-confidence score (higher = keep the weak
+model), so every metric and curve uses one orientation (shared/METRICS.md).
+
+    router = make_router("mean_probe", C=0.5)
+    router.fit(train_data, y)           # y = 1 where the weak model is good enough
+    scores = router.score(test_data)
+    router.save(path); Router.load(path)
+
+Hyper-parameters live in ``__init__``; learned state ends in ``_``. Training-free
+routers implement ``fit`` as validation only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+import pandas as pd
+
+ROUTER_FORMAT_VERSION = 1
+
+
+@dataclass
+class RoutingData:
+    """Per-query inputs a router may use, aligned on ``ids``; arrays may be memory-mapped."""
+
+    ids: list[str]
+    logits: pd.DataFrame | None = None  # logit statistics (features.LOGIT_STATS + top-k)
+    hidden_mean: np.ndarray | None = None  # [n, layers + 1, hidden]
+    hidden_last: np.ndarray | None = None
+    embeddings: np.ndarray | None = None  # [n, d]
+    source: dict[str, str] = field(default_factory=dict)  # feature name -> path, for error messages
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def require(self, key: str, router: str) -> Any:
+        value = getattr(self, key)
+        if value is None:
+            where = ", ".join(f"{k}={v}" for k, v in self.source.items()) or "no feature files"
+            raise ValueError(
+                f"router {router!r} needs features {key!r}, which were not extracted ({where}); "
+                f"enable them in the config or choose another router"
+            )
+        return value
+
+    def take(self, idx: Sequence[int]) -> "RoutingData":
+        idx = np.asarray(idx, dtype=int)
+        pick = lambda a: None if a is None else np.asarray(a[idx])  # noqa: E731
+        return RoutingData(
+            ids=[self.ids[i] for i in idx],
+            logits=None if self.logits is None else self.logits.iloc[idx].reset_index(drop=True),
+            hidden_mean=pick(self.hidden_mean), hidden_last=pick(self.hidden_last),
+            embeddings=pick(self.embeddings), source=self.source,
+        )
+
+
+def check_labels(y: Any, router: str) -> np.ndarray:
+    y = np.asarray(y, dtype=float)
+    if y.ndim != 1 or np.isnan(y).any():
+        raise ValueError(f"router {router!r}: labels must be a 1-D array without NaN")
+    classes = np.unique(y)
+    if len(classes) < 2:
+        raise ValueError(
+            f"router {router!r}: training labels have one class only ({classes.tolist()}): "
+            "the weak model is always right or always wrong on the training set, so there is nothing "
+            "to learn; use more or harder training data"
+        )
+    return y
+
+
+class Router:
+    """Base class. Subclasses set ``name``, ``requires`` and implement ``_fit``/``score``."""
+
+    name: ClassVar[str] = "base"
+    requires: ClassVar[tuple[str, ...]] = ()
+    trainable: ClassVar[bool] = True
+    higher_is_better: ClassVar[bool] = True
+
+    def get_params(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
+
+    def fit(self, data: RoutingData, y: Any) -> "Router":
+        for key in self.requires:
+            data.require(key, self.name)
+        if self.trainable:
+            y = check_labels(y, self.name)
+        self._fit(data, y)
+        self.fitted_ = True
+        return self
+
+    def _fit(self, data: RoutingData, y: np.ndarray) -> None:
+        pass
+
+    def score(self, data: RoutingData) -> np.ndarray:
+        raise NotImplementedError
+
+    def _check_fitted(self) -> None:
+        if not getattr(self, "fitted_", False):
+            raise RuntimeError(f"router {self.name!r} is not fitted; call fit() or load() first")
+
+    def save(self, path: str | Path) -> None:
+        import joblib
+
+        from routerlab.io import atomic_path
+
+        with atomic_path(path) as tmp:
+            joblib.dump({"format": ROUTER_FORMAT_VERSION, "name": self.name, "router": self}, tmp)
+
+    @staticmethod
+    def load(path: str | Path) -> "Router":
+        import joblib
+
+        try:
+            blob = joblib.load(path)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: no trained router; run the `train` rule") from None
+        except Exception as e:  # unpickling errors come in many types
+            raise ValueError(f"{path}: cannot load router ({type(e).__name__}: {e}); delete it and re-train") from None
+        if blob.get("format") != ROUTER_FORMAT_VERSION:
+            raise ValueError(f"{path}: router format {blob.get('format')}, expected {ROUTER_FORMAT_VERSION}; re-train")
+        return blob["router"]
+
+
+# --- logits-based, training-free ------------------------------------------------------
+
+
+class LogitStatRouter(Router):
+    """Weak confidence straight from a next-token logit statistic (RouterXBench logits-based)."""
+
+    trainable = False
+    requires = ("logits",)
+    stat: ClassVar[str] = ""
+    sign: ClassVar[float] = 1.0
+
+    def score(self, data: RoutingData) -> np.ndarray:
+        self._check_fitted()
+        return self.sign * data.require("logits", self.name)[self.stat].to_numpy(float)
+
+
+def _logit_router(name: str, stat: str, sign: float = 1.0) -> type[LogitStatRouter]:
+    return type(f"{name.title().replace('_', '')}Router", (LogitStatRouter,), {"name": name, "stat": stat, "sign": sign})
+
+
+MaxLogitRouter = _logit_router("max_logit", "max_logit")
+MaxProbRouter = _logit_router("max_prob", "max_prob")
+Top10VarianceRouter = _logit_router("top10_variance", "top10_variance")
+EntropyRouter = _logit_router("entropy", "entropy", sign=-1.0)  # low entropy = confident
+ConfidenceMarginRouter = _logit_router("confidence_margin", "confidence_margin")
+LogitsMarginRouter = _logit_router("logits_margin", "logits_margin")
+
+
+class CoERouter(Router):
+    """Chain-of-Embedding (Wang et al., 2025): trajectory of the mean-pooled state over layers.
+
+    With h_0..h_L the layer states, magnitude m_l = |h_{l+1} - h_l| / |h_L - h_0| and angle
+    a_l = angle(h_{l+1}, h_l) / angle(h_L, h_0); CoE-R = mean(m) - mean(a). Higher = confident.
+    """
+
+    name = "coe"
+    requires = ("hidden_mean",)
+    trainable = False
+
+    def score(self, data: RoutingData) -> np.ndarray:
+        self._check_fitted()
+        h = np.asarray(data.require("hidden_mean", self.name), dtype=np.float64)
+        steps = np.diff(h, axis=1)
+        span = h[:, -1] - h[:, 0]
+        mag = np.linalg.norm(steps, axis=2) / np.maximum(np.linalg.norm(span, axis=1, keepdims=True), 1e-12)
+
+        def angle(a, b):
+            cos = (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-12)
+            return np.arccos(np.clip(cos, -1.0, 1.0))
+
+        ang = angle(h[:, 1:], h[:, :-1]) / np.maximum(angle(h[:, -1], h[:, 0])[:, None], 1e-12)
+        return mag.mean(1) - ang.mean(1)
+
+
+# --- trained routers ---------------------------------------------------------------------
+
+
+def _layer_stack(data: RoutingData, pooling: str, router: str) -> np.ndarray:
+    key = {"mean": "hidden_mean", "last": "hidden_last"}.get(pooling)
+    if key is None:
+        raise ValueError(f"router {router!r}: pooling={pooling!r}, expected 'mean' or 'last'")
+    return np.asarray(data.require(key, router), dtype=np.float32)
+
+
+def _select_layers(h: np.ndarray, layers: Sequence[int] | str | None) -> np.ndarray:
+    # Layer 0 is the embedding output; "all" keeps the transformer layers 1..L.
+    if layers in (None, "all"):
+        return h[:, 1:]
+    return h[:, list(layers)]
+
+
+class MeanProbeRouter(Router):
+    """Uniform layer fusion z = mean_l z^(l), then a logistic-regression probe."""
+
+    name = "mean_probe"
+    requires = ()
+
+    def __init__(self, pooling: str = "mean", layers: Sequence[int] | str | None = "all", C: float = 0.1,
+                 max_iter: int = 2000):
+        self.pooling, self.layers, self.C, self.max_iter = pooling, layers, C, max_iter
+
+    def _features(self, data: RoutingData) -> np.ndarray:
+        return _select_layers(_layer_stack(data, self.pooling, self.name), self.layers).mean(axis=1)
+
+    def _fit(self, data: RoutingData, y: np.ndarray) -> None:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        self.model_ = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=self.max_iter))
+        self.model_.fit(self._features(data), y.astype(int))
+
+    def score(self, data: RoutingData) -> np.ndarray:
+        self._check_fitted()
+        return self.model_.predict_proba(self._features(data))[:, 1]
+
+
+class LayerProbeRouter(MeanProbeRouter):
+    """A probe on one layer (the layer ablation's building block)."""
+
+    name = "layer_probe"
+
+    def __init__(self, layer: int = -1, pooling: str = "mean", C: float = 0.1, max_iter: int = 2000):
+        super().__init__(pooling=pooling, layers=[layer], C=C, max_iter=max_iter)
+        self.layer = layer
+
+
+class DirichletProbeRouter(Router):
+    """Dirichlet layer fusion (RouterXBench ``dynamic_dirichlet``).
+
+    A small network maps the query's layer-averaged state to a concentration beta(x) over
+    layers. Training samples fusion weights alpha ~ Dir(beta(x)) (a regulariser);
+    inference uses the expected weights beta / beta_0. The concentration mass beta_0 is
+    exposed by ``uncertainty`` (low mass = the fusion itself is unsure).
+    """
+
+    name = "dirichlet_probe"
+
+    def __init__(self, pooling: str = "mean", layers: Sequence[int] | str | None = "all", epochs: int = 200,
+                 lr: float = 1e-2, weight_decay: float = 1e-2, hidden: int = 64, seed: int = 0):
+        self.pooling, self.layers, self.epochs, self.lr = pooling, layers, epochs, lr
+        self.weight_decay, self.hidden, self.seed = weight_decay, hidden, seed
+
+    def _stack(self, data: RoutingData) -> np.ndarray:
+        z = _select_layers(_layer_stack(data, self.pooling, self.name), self.layers)
+        return (z - self.mu_) / self.sd_
+
+    def _net(self, n_layers: int, dim: int):
+        import torch
+
+        class Net(torch.nn.Module):
+            def __init__(s):
+                super().__init__()
+                s.conc = torch.nn.Sequential(torch.nn.Linear(dim, self.hidden), torch.nn.GELU(),
+                                             torch.nn.Linear(self.hidden, n_layers))
+                s.head = torch.nn.Linear(dim, 1)
+
+            def concentration(s, z):
+                return torch.nn.functional.softplus(s.conc(z.mean(1))) + 1e-3
+
+            def forward(s, z, sample: bool):
+                beta = s.concentration(z)
+                w = torch.distributions.Dirichlet(beta).rsample() if sample else beta / beta.sum(-1, keepdim=True)
+                return s.head((w.unsqueeze(-1) * z).sum(1)).squeeze(-1)
+
+        return Net()
+
+    def _fit(self, data: RoutingData, y: np.ndarray) -> None:
+        import torch
+
+        raw = _select_layers(_layer_stack(data, self.pooling, self.name), self.layers)
+        self.mu_ = raw.mean(axis=0, keepdims=True)
+        self.sd_ = raw.std(axis=0, keepdims=True) + 1e-4
+        z = torch.tensor((raw - self.mu_) / self.sd_, dtype=torch.float32)
+        target = torch.tensor(y, dtype=torch.float32)
+        torch.manual_seed(self.seed)
+        net = self._net(z.shape[1], z.shape[2])
+        opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        pos = float(target.mean())
+        loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor((1 - pos) / max(pos, 1e-6)))
+        net.train()
+        for _ in range(self.epochs):
+            opt.zero_grad()
+            loss = loss_fn(net(z, sample=True), target)
+            loss.backward()
+            opt.step()
+        net.eval()
+        self.state_ = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        self.shape_ = (z.shape[1], z.shape[2])
+        self.final_loss_ = float(loss)
+
+    def _restore(self):
+        net = self._net(*self.shape_)
+        net.load_state_dict(self.state_)
+        return net.eval()
+
+    def score(self, data: RoutingData) -> np.ndarray:
+        import torch
+
+        self._check_fitted()
+        with torch.no_grad():
+            return torch.sigmoid(self._restore()(torch.tensor(self._stack(data), dtype=torch.float32),
+                                                 sample=False)).numpy()
+
+    def uncertainty(self, data: RoutingData) -> np.ndarray:
+        """Concentration mass beta_0(x) per query."""
+        import torch
+
+        self._check_fitted()
+        with torch.no_grad():
+            return self._restore().concentration(torch.tensor(self._stack(data), dtype=torch.float32)).sum(-1).numpy()
+
+    def layer_weights(self, data: RoutingData) -> np.ndarray:
+        import torch
+
+        self._check_fitted()
+        with torch.no_grad():
+            beta = self._restore().concentration(torch.tensor(self._stack(data), dtype=torch.float32))
+            return (beta / beta.sum(-1, keepdim=True)).numpy()
+
+
+class EmbeddingMLPRouter(Router):
+    """An MLP on query embeddings from a sentence-embedding model."""
+
+    name = "embedding_mlp"
+    requires = ("embeddings",)
+
+    def __init__(self, hidden: Sequence[int] = (128,), alpha: float = 1e-3, max_iter: int = 500, seed: int = 0):
+        self.hidden, self.alpha, self.max_iter, self.seed = tuple(hidden), alpha, max_iter, seed
+
+    def _fit(self, data: RoutingData, y: np.ndarray) -> None:
+        from sklearn.neural_network import MLPClassifier
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        self.model_ = make_pipeline(StandardScaler(), MLPClassifier(
+            hidden_layer_sizes=self.hidden, alpha=self.alpha, max_iter=self.max_iter,
+            early_stopping=len(y) >= 50, random_state=self.seed))
+        self.model_.fit(np.asarray(data.embeddings, dtype=np.float32), y.astype(int))
+
+    def score(self, data: RoutingData) -> np.ndarray:
+        self._check_fitted()
+        return self.model_.predict_proba(np.asarray(data.require("embeddings", self.name), dtype=np.float32))[:, 1]
+
+
+class RandomRouter(Router):
+    """Uniform random scores: the floor every router must beat."""
+
+    name = "random"
+    trainable = False
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    def score(self, data: RoutingData) -> np.ndarray:
+        self._check_fitted()
+        # Seeded by id so a query's score does not depend on which others are scored with it.
+        import hashlib
+
+        return np.array([int(hashlib.sha256(f"{self.seed}:{i}".encode()).hexdigest()[:12], 16) / 16**12
+                         for i in data.ids])
+
+
+REGISTRY: dict[str, type[Router]] = {
+    cls.name: cls
+    for cls in (MaxLogitRouter, MaxProbRouter, Top10VarianceRouter, EntropyRouter, ConfidenceMarginRouter,
+                LogitsMarginRouter, CoERouter, MeanProbeRouter, LayerProbeRouter, DirichletProbeRouter,
+                EmbeddingMLPRouter, RandomRouter)
+}
+
+
+def make_router(kind: str, **params: Any) -> Router:
+    try:
+        cls = REGISTRY[kind]
+    except KeyError:
+        raise ValueError(f"unknown router kind {kind!r}; registered: {sorted(REGISTRY)}") from None
+    try:
+        return cls(**params)
+    except TypeError as e:
+        raise ValueError(f"router {kind!r}: bad parameters {params} ({e})") from None
+
+
+def required_features(kind: str, params: dict[str, Any] | None = None) -> set[str]:
+    """Which feature files a router kind reads (the workflow's input functions use this)."""
+    router = make_router(kind, **(params or {}))
+    needs = set(router.requires)
+    pooling = getattr(router, "pooling", None)
+    if pooling:
+        needs.add({"mean": "hidden_mean", "last": "hidden_last"}[pooling])
+    return needs
+
+
+def describe(router: Router) -> str:
+    return json.dumps({"name": router.name, "params": router.get_params()}, sort_keys=True, default=str)

@@ -1,0 +1,28 @@
+rule score:
+    input:
+        data="results/data/{dataset}.parquet",
+        generations="results/generations/{model}/{dataset}.parquet",
+    output:
+        "results/scores/{model}/{dataset}.parquet",
+    log:
+        "logs/score/{model}/{dataset}.log",
+    benchmark:
+        "results/benchmarks/score/{model}/{dataset}.tsv"
+    script:
+        "../scripts/score.py"
+
+
+rule labels:
+    input:
+        data="results/data/{dataset}.parquet",
+        weak=f"results/scores/{WEAK}/{{dataset}}.parquet",
+        strong=f"results/scores/{STRONG}/{{dataset}}.parquet",
+    output:
+        "results/labels/{dataset}.parquet",
+    log:
+        "logs/labels/{dataset}.log",
+    benchmark:
+        "results/benchmarks/labels/{dataset}.tsv"
+    localrule: True
+    script:
+        "../scripts/labels.py"

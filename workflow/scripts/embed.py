@@ -1,0 +1,9 @@
+"""Rule embed: sentence embeddings of each query."""
+
+from routerlab.embeddings import embed_dataset
+from routerlab.io import read_table
+from routerlab.pipeline import set_threads, setup_logging
+
+log = setup_logging(snakemake.log[0])
+set_threads(snakemake.threads)
+embed_dataset(read_table(snakemake.input.data), dict(snakemake.params.embedder), snakemake.output[0])

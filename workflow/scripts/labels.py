@@ -1,0 +1,10 @@
+"""Rule labels: weak and strong scores side by side, and the router's training label."""
+
+from routerlab.io import read_table, write_table
+from routerlab.pipeline import LABELS_VERSION, labels_frame, setup_logging
+
+log = setup_logging(snakemake.log[0])
+df = labels_frame(read_table(snakemake.input.data), read_table(snakemake.input.weak), read_table(snakemake.input.strong))
+log.info("weak %.3f strong %.3f, %d unusable rows", df["weak_score"].mean(), df["strong_score"].mean(),
+         (~df["usable"]).sum())
+write_table(snakemake.output[0], df, meta={"version": LABELS_VERSION})
