@@ -246,7 +246,7 @@ class DirichletProbeRouter(Router):
     name = "dirichlet_probe"
 
     def __init__(self, pooling: str = "mean", layers: Sequence[int] | str | None = "all", epochs: int = 200,
-                 lr: float = 1e-2, weight_decay: float = 1e-2, hidden: int = 64, seed: int = 0):
+                 lr: float = 1e-2, weight_decay: float = 1e-2, hidden: int = 8, seed: int = 0):
         self.pooling, self.layers, self.epochs, self.lr = pooling, layers, epochs, lr
         self.weight_decay, self.hidden, self.seed = weight_decay, hidden, seed
 
@@ -296,7 +296,7 @@ class DirichletProbeRouter(Router):
         net.eval()
         self.state_ = {k: v.detach().clone() for k, v in net.state_dict().items()}
         self.shape_ = (z.shape[1], z.shape[2])
-        self.final_loss_ = float(loss)
+        self.final_loss_ = float(loss.detach())
 
     def _restore(self):
         net = self._net(*self.shape_)
@@ -344,7 +344,8 @@ class EmbeddingMLPRouter(Router):
 
         self.model_ = make_pipeline(StandardScaler(), MLPClassifier(
             hidden_layer_sizes=self.hidden, alpha=self.alpha, max_iter=self.max_iter,
-            early_stopping=len(y) >= 50, random_state=self.seed))
+            # A validation slice of a few dozen rows stops training after a handful of epochs.
+            early_stopping=len(y) >= 1000, n_iter_no_change=20, random_state=self.seed))
         self.model_.fit(np.asarray(data.embeddings, dtype=np.float32), y.astype(int))
 
     def score(self, data: RoutingData) -> np.ndarray:
