@@ -1,0 +1,92 @@
+"""Real tiny LLM (SmolLM2-135M from its PyPI package): loading, generation, features."""
+
+import numpy as np
+import pytest
+
+from routerlab.features import FeatureExtractor, FeatureSet, LOGIT_STATS, concat_feature_dirs, write_features
+from routerlab.generation import SamplingParams, TransformersBackend, generate_frame
+from routerlab.models import PACKAGED_GGUF, load_from, packaged_gguf_path, validate_spec
+from routerlab.prompts import build_messages
+
+pytestmark = pytest.mark.slow
+
+ROWS = [
+    {"id": "a", "task": "math", "prompt": "What is 2 + 3?", "choices": []},
+    {"id": "b", "task": "math", "prompt": "A farmer has 12 cows and buys 7 more. How many cows does the farmer have now?",
+     "choices": []},
+    {"id": "c", "task": "mc", "prompt": "Which number is largest?", "choices": ["3", "9", "1", "4"]},
+    {"id": "d", "task": "math", "prompt": "Compute 10 - 4.", "choices": []},
+    {"id": "e", "task": "mc", "prompt": "Which planet is known as the red planet?",
+     "choices": ["Venus", "Mars", "Jupiter", "Saturn"]},
+]
+
+
+def test_packaged_gguf_is_verified():
+    path = packaged_gguf_path("smollm2-135m")
+    assert path.stat().st_size == PACKAGED_GGUF["smollm2-135m"].size
+
+
+def test_validate_spec_errors_name_the_key():
+    with pytest.raises(ValueError, match=r"models.weak.name = 'nope'"):
+        validate_spec("weak", {"source": "pypi-gguf", "name": "nope"})
+    with pytest.raises(ValueError, match=r"models.weak.path = '/no/such.gguf'"):
+        validate_spec("weak", {"source": "local", "path": "/no/such.gguf"})
+
+
+def test_generation_batched_matches_one_by_one(tiny_model_dir):
+    backend = TransformersBackend(str(tiny_model_dir), dtype="float32", max_batch_size=8)
+    params = SamplingParams(max_new_tokens=8)
+    batched = generate_frame(ROWS, backend, params)
+    assert batched["id"].tolist() == sorted(r["id"] for r in ROWS)
+    prompt_lens = {r["id"]: len(backend.tokenizer(backend.render([build_messages(r)])[0],
+                                                  add_special_tokens=False)["input_ids"]) for r in ROWS}
+    assert batched.set_index("id")["prompt_tokens"].to_dict() == prompt_lens
+    assert (batched["response_tokens"] <= 8).all() and (batched["response_tokens"] > 0).all()
+    backend.max_batch_size = 1
+    single = generate_frame(ROWS, backend, params)
+    # Greedy decoding of the same prompts: left padding must not change the answers.
+    assert batched["response"].tolist() == single["response"].tolist()
+
+
+def test_sampling_gives_n_samples_reproducibly(tiny_model_dir):
+    backend = TransformersBackend(str(tiny_model_dir), dtype="float32")
+    params = SamplingParams(max_new_tokens=6, temperature=1.0, n=3, seed=7)
+    a = generate_frame(ROWS[:2], backend, params)
+    b = generate_frame(ROWS[:2], backend, params)
+    assert len(a) == 6 and sorted(set(a["sample"])) == [0, 1, 2]
+    assert a["response"].tolist() == b["response"].tolist()
+
+
+def test_batched_features_match_naive_reference(tiny_model_dir, tmp_path):
+    ex = FeatureExtractor(str(tiny_model_dir), dtype="float32", max_batch_size=4)
+    convs = [build_messages(r) for r in ROWS]
+    fast = ex.extract(convs)
+    slow = ex.extract_naive(convs)
+    n_layers = ex.model.config.num_hidden_layers
+    assert fast["hidden_mean"].shape == (5, n_layers + 1, ex.model.config.hidden_size)
+    for key in ("hidden_mean", "hidden_last"):
+        a, b = fast[key].astype(np.float32), slow[key].astype(np.float32)
+        scale = np.abs(b).max(axis=-1, keepdims=True) + 1e-3
+        assert np.max(np.abs(a - b) / scale) < 2e-2, key
+    np.testing.assert_allclose(fast["logit_stats"][:, :len(LOGIT_STATS)], slow["logit_stats"][:, :len(LOGIT_STATS)],
+                               rtol=2e-3, atol=2e-3)
+    # entropy is non-negative, max prob in (0, 1], margins >= 0
+    st = fast["logit_stats"]
+    assert (st[:, 2] >= 0).all() and ((st[:, 1] > 0) & (st[:, 1] <= 1)).all() and (st[:, 3] >= 0).all()
+
+    # write, shard, gather, read back memory-mapped
+    write_features(tmp_path / "s0", ["a", "b", "c"], {k: v[:3] for k, v in fast.items()}, {"model": "t", "style": "direct"})
+    write_features(tmp_path / "s1", ["d", "e"], {k: v[3:] for k, v in fast.items()}, {"model": "t", "style": "direct"})
+    concat_feature_dirs([tmp_path / "s0", tmp_path / "s1"], tmp_path / "all", {"model": "t", "style": "direct"})
+    fs = FeatureSet(tmp_path / "all")
+    assert fs.ids == ["a", "b", "c", "d", "e"]
+    np.testing.assert_array_equal(np.asarray(fs.array("hidden_last")), fast["hidden_last"])
+
+
+def test_feature_set_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="did not finish"):
+        FeatureSet(tmp_path)
+
+
+def test_materialised_model_records_source(tiny_model_dir):
+    assert load_from(tiny_model_dir).endswith("/hf")
