@@ -1,0 +1,165 @@
+"""OpenAI-compatible generation: any endpoint (vLLM server, `routerlab serve`, hosted APIs).
+
+- async requests with bounded concurrency;
+- retries with exponential backoff (and jitter) on 429, 5xx, timeouts and refused connections;
+- an on-disk request cache keyed by (model, messages, sampling params, sample index): every
+  finished call is stored atomically the moment it returns, so a killed run resumes
+  without sending a finished request again;
+- the API key comes only from an environment variable (``api_key_env``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from routerlab.generation import SamplingParams
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+
+class EndpointError(RuntimeError):
+    pass
+
+
+class RequestCache:
+    """One JSON file per finished request, written atomically."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    @staticmethod
+    def key(payload: dict[str, Any]) -> str:
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        p = self._path(key)
+        try:
+            return json.loads(p.read_text())
+        except FileNotFoundError:
+            return None
+        except json.JSONDecodeError:
+            return None  # cannot happen with atomic writes, but never trust a cache entry blindly
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        from routerlab.io import write_json
+
+        write_json(self._path(key), value)
+
+
+class OpenAIBackend:
+    name = "openai"
+
+    def __init__(self, base_url: str | None = None, model: str | None = None, api_key_env: str = "OPENAI_API_KEY",
+                 concurrency: int = 8, max_retries: int = 6, timeout: float = 120.0, backoff_base: float = 0.5,
+                 backoff_max: float = 30.0, cache_dir: str | None = None, extra_body: dict | None = None):
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
+        if not model:
+            raise ValueError("backend openai: options.model (the served model name) is required")
+        self.model = model
+        self.api_key_env = api_key_env
+        self.concurrency = concurrency
+        self.max_retries = max_retries
+        self.timeout = timeout
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.extra_body = extra_body or {}
+        root = cache_dir or os.environ.get("ROUTERLAB_REQUEST_CACHE") or (
+            Path(os.environ.get("ROUTERLAB_CACHE", Path.home() / ".cache" / "routerlab")) / "requests")
+        self.cache = RequestCache(root)
+        self.stats = {"sent": 0, "cached": 0, "retries": 0}
+
+    def _payload(self, messages: list[dict], params: SamplingParams, sample: int) -> dict[str, Any]:
+        body = {"model": self.model, "messages": messages, "max_tokens": params.max_new_tokens,
+                "temperature": params.temperature, "top_p": params.top_p,
+                "seed": params.seed + sample, **self.extra_body}
+        return {"base_url": self.base_url, "body": body, "sample": sample}
+
+    async def _call(self, client, payload: dict[str, Any]) -> dict[str, Any]:
+        import openai
+
+        delay = self.backoff_base
+        for attempt in range(self.max_retries + 1):
+            start = time.perf_counter()
+            try:
+                resp = await client.chat.completions.create(**payload["body"])
+                choice = resp.choices[0]
+                usage = resp.usage
+                return {"response": (choice.message.content or "").strip(),
+                        "prompt_tokens": getattr(usage, "prompt_tokens", None),
+                        "response_tokens": getattr(usage, "completion_tokens", None),
+                        "finish_reason": choice.finish_reason or "",
+                        "latency_s": time.perf_counter() - start}
+            except openai.APIStatusError as e:
+                if e.status_code not in RETRY_STATUS or attempt == self.max_retries:
+                    raise EndpointError(f"{self.base_url}: HTTP {e.status_code} for model {self.model!r}: "
+                                        f"{str(e)[:300]}") from None
+            except (openai.APIConnectionError, openai.APITimeoutError) as e:
+                if attempt == self.max_retries:
+                    raise EndpointError(
+                        f"{self.base_url}: unreachable after {attempt + 1} attempts ({type(e).__name__}); "
+                        "check that the server is running and options.base_url (or OPENAI_BASE_URL) points at it, "
+                        "e.g. http://127.0.0.1:8000/v1 for `routerlab serve` or `vllm serve`") from None
+            self.stats["retries"] += 1
+            await asyncio.sleep(min(self.backoff_max, delay) * (0.5 + random.random()))
+            delay *= 2
+        raise AssertionError("unreachable")
+
+    async def _run(self, jobs: list[tuple[int, int, dict]], progress) -> list[dict[str, Any]]:
+        import openai
+
+        api_key = os.environ.get(self.api_key_env) or "EMPTY"  # local servers accept any key
+        client = openai.AsyncOpenAI(base_url=self.base_url, api_key=api_key, timeout=self.timeout, max_retries=0)
+        sem = asyncio.Semaphore(self.concurrency)
+        results: list[dict[str, Any] | None] = [None] * len(jobs)
+        done = 0
+
+        async def one(slot: int, index: int, sample: int, payload: dict) -> None:
+            nonlocal done
+            key = RequestCache.key(payload)
+            hit = self.cache.get(key)
+            if hit is None:
+                async with sem:
+                    hit = await self._call(client, payload)
+                # Stored the moment it returns (with its request, for audits): a kill loses nothing finished.
+                self.cache.put(key, {**hit, "request": payload})
+                self.stats["sent"] += 1
+            else:
+                self.stats["cached"] += 1
+            results[slot] = {"index": index, "sample": sample,
+                             **{k: v for k, v in hit.items() if k != "request"}}
+            done += 1
+            if progress:
+                progress(done, len(jobs))
+
+        try:
+            tasks = [asyncio.create_task(one(i, idx, s, p)) for i, (idx, s, p) in enumerate(jobs)]
+            try:
+                await asyncio.gather(*tasks)
+            except BaseException:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+        finally:
+            await client.close()
+        return [r for r in results if r is not None]
+
+    def generate(self, conversations: Sequence[list[dict]], params: SamplingParams,
+                 progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+        jobs = [(i, s, self._payload(c, params, s)) for i, c in enumerate(conversations) for s in range(params.n)]
+        out = asyncio.run(self._run(jobs, progress))
+        log.info("openai backend %s: %s", self.base_url, self.stats)
+        return out
