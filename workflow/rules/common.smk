@@ -54,6 +54,10 @@ def model_runtime(wildcards):
     }
 
 
+def model_gpus(wildcards):
+    return config["models"][wildcards.model].get("gpus", 0)
+
+
 def router_entry(wildcards):
     entry = config["routers"][wildcards.router]
     return {"kind": entry.get("kind", wildcards.router), "params": entry.get("params", {})}

@@ -12,6 +12,7 @@ rule features:
     threads: 2
     resources:
         mem_mb=8000,
+        gpu=model_gpus,
     log:
         "logs/features/{model}/{dataset}/shard{shard}-of{n}.log",
     benchmark:

@@ -11,6 +11,7 @@ rule generate:
     threads: 2
     resources:
         mem_mb=8000,
+        gpu=model_gpus,
     log:
         "logs/generate/{model}/{dataset}/shard{shard}-of{n}.log",
     benchmark:

@@ -1,11 +1,14 @@
 """Rule features: one shard of the weak model's activation features for one dataset."""
 
 from routerlab.features import FeatureExtractor, write_features
+from routerlab.gpu import lease_gpus
 from routerlab.io import read_table
 from routerlab.pipeline import progress_logger, records, set_threads, setup_logging, shard_rows
 from routerlab.prompts import build_messages
 
 log = setup_logging(snakemake.log[0])
+# Before anything touches CUDA: this job's own devices (no-op on CPU).
+gpu_lease = lease_gpus(snakemake.resources.get("gpu", 0))
 set_threads(snakemake.threads)
 rt = snakemake.params.runtime
 rows = shard_rows(read_table(snakemake.input.data), int(snakemake.wildcards.shard), int(snakemake.wildcards.n))

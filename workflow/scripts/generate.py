@@ -1,10 +1,13 @@
 """Rule generate: one shard of one model's answers to one dataset."""
 
 from routerlab.generation import SamplingParams, generate_frame, make_backend
+from routerlab.gpu import lease_gpus
 from routerlab.io import read_table, write_table
 from routerlab.pipeline import progress_logger, records, set_threads, setup_logging, shard_rows
 
 log = setup_logging(snakemake.log[0])
+# Before anything touches CUDA: this job's own devices (no-op on CPU).
+gpu_lease = lease_gpus(snakemake.resources.get("gpu", 0))
 set_threads(snakemake.threads)
 rt = snakemake.params.runtime
 params = SamplingParams.from_config(snakemake.params.sampling)
