@@ -183,7 +183,8 @@ def score_frame(data: pd.DataFrame, generations: pd.DataFrame) -> pd.DataFrame:
         row = rows.loc[g.id]
         meta = row.get("meta")
         meta = json.loads(meta) if isinstance(meta, str) and meta else (meta or {})
-        res = score_row(row["task"], g.response, row["reference"], choices=list(row["choices"]),
+        choices = row["choices"]
+        res = score_row(row["task"], g.response, row["reference"], choices=list(choices) if choices is not None else [],
                         meta=meta, prompt=row["prompt"])
         out.append({"id": g.id, "sample": g.sample, "score": res.score, "parsed": res.parsed,
                     "status": res.status, "detail": res.detail})
