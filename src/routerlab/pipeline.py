@@ -189,3 +189,31 @@ def score_frame(data: pd.DataFrame, generations: pd.DataFrame) -> pd.DataFrame:
         out.append({"id": g.id, "sample": g.sample, "score": res.score, "parsed": res.parsed,
                     "status": res.status, "detail": res.detail})
     return pd.DataFrame(out, columns=["id", "sample", "score", "parsed", "status", "detail"])
+
+
+def evaluate_predictions(df: pd.DataFrame, evaluation: dict[str, Any], recall_targets: Sequence[float],
+                         budgets: Sequence[float]) -> tuple[dict, dict, pd.DataFrame]:
+    """Operating points chosen on validation and reported on test, and the test metrics.
+
+    Rows whose scores could not be parsed (``usable`` False) are excluded and counted.
+    """
+    from routerlab.metrics import OperatingPointPolicy, binary_report, performance_curve
+
+    judged = bool(df["judge_scored"].all())
+    usable = df[df["usable"]]
+    val, test = usable[usable["split"] == "validation"], usable[usable["split"] == "test"]
+    cols = ("weak_score", "strong_score", "router_score")
+    policy = OperatingPointPolicy(recall_targets=tuple(recall_targets), budgets=tuple(budgets), judge_scored=judged)
+    policy.fit(*(val[c].to_numpy(float) for c in cols))
+    points = policy.apply(*(test[c].to_numpy(float) for c in cols))
+    thresholds = {"policy": policy.to_dict(), "test": points, "n_validation": len(val), "n_test": len(test)}
+
+    w, s, r = (test[c].to_numpy(float) for c in cols)
+    ev = evaluation
+    metrics = binary_report(w, s, r, judge_scored=judged, lpm_band=tuple(ev["lpm_band"]),
+                            recovery_band=tuple(ev["recovery_band"]), grid=ev["grid"], mode=ev["mode"])
+    n_test_all = int((df["split"] == "test").sum())
+    metrics["n_unparsed_excluded"] = n_test_all - len(test)
+    metrics["auroc_ci95"] = bootstrap_auroc(test["label"].to_numpy(), r, ev["bootstrap"])
+    curve = performance_curve(w, s, r, grid=ev["grid"], mode=ev["mode"])
+    return thresholds, metrics, pd.DataFrame({k: curve[k] for k in ("call_rate", "performance", "recovery")})

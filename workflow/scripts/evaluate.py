@@ -1,0 +1,13 @@
+"""Rule evaluate: operating points (validation -> test) and every binary metric on the test split."""
+
+from routerlab.io import read_table, write_json, write_table
+from routerlab.pipeline import evaluate_predictions, setup_logging
+
+log = setup_logging(snakemake.log[0])
+p = snakemake.params
+thresholds, metrics, curve = evaluate_predictions(read_table(snakemake.input.predictions), p.evaluation,
+                                                  p.recall_targets, p.budgets)
+log.info("%s/%s/%s: AUROC %.3f", *snakemake.wildcards, metrics["auroc"])
+write_json(snakemake.output.thresholds, thresholds)
+write_json(snakemake.output.metrics, metrics)
+write_table(snakemake.output.curve, curve)
