@@ -60,7 +60,10 @@ def model_gpus(wildcards):
 
 def router_entry(wildcards):
     entry = config["routers"][wildcards.router]
-    return {"kind": entry.get("kind", wildcards.router), "params": entry.get("params", {})}
+    return {
+        "kind": entry.get("kind", wildcards.router),
+        "params": entry.get("params", {}),
+    }
 
 
 def generation_shards(wildcards):
@@ -108,13 +111,17 @@ def train_inputs(wildcards):
 
 def predict_inputs(wildcards):
     inputs = _feature_inputs([wildcards.test], wildcards.router)
-    inputs["router"] = f"results/routers/{wildcards.router}/{wildcards.train}/router.joblib"
+    inputs["router"] = (
+        f"results/routers/{wildcards.router}/{wildcards.train}/router.joblib"
+    )
     return inputs
 
 
 def evaluation_params():
     ev = config["evaluation"]
-    return {k: ev[k] for k in ("grid", "lpm_band", "recovery_band", "mode", "bootstrap")}
+    return {
+        k: ev[k] for k in ("grid", "lpm_band", "recovery_band", "mode", "bootstrap")
+    }
 
 
 def metric_files():

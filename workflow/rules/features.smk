@@ -4,19 +4,21 @@ rule features:
         model="results/models/{model}",
     output:
         temp(directory("results/feature_shards/{model}/{dataset}/shard{shard}-of{n}")),
+    log:
+        "logs/features/{model}/{dataset}/shard{shard}-of{n}.log",
+    benchmark:
+        "results/benchmarks/features/{model}/{dataset}/shard{shard}-of{n}.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        gpu=model_gpus,
     params:
         runtime=model_runtime,
         style=config["generation"]["style"],
         token_budget=config["features"]["token_budget"],
         max_batch_size=config["features"]["max_batch_size"],
-    threads: 2
-    resources:
-        mem_mb=8000,
-        gpu=model_gpus,
-    log:
-        "logs/features/{model}/{dataset}/shard{shard}-of{n}.log",
-    benchmark:
-        "results/benchmarks/features/{model}/{dataset}/shard{shard}-of{n}.tsv"
     script:
         "../scripts/features.py"
 
@@ -30,6 +32,8 @@ rule gather_features:
         "logs/gather_features/{model}/{dataset}.log",
     benchmark:
         "results/benchmarks/gather_features/{model}/{dataset}.tsv"
+    conda:
+        "../../envs/cpu.yaml"
     script:
         "../scripts/gather_features.py"
 
@@ -39,12 +43,14 @@ rule embed:
         data="results/data/{dataset}.parquet",
     output:
         directory("results/embeddings/{dataset}"),
-    params:
-        embedder=config["features"]["embedder"],
-    threads: 2
     log:
         "logs/embed/{dataset}.log",
     benchmark:
         "results/benchmarks/embed/{dataset}.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    threads: 2
+    params:
+        embedder=config["features"]["embedder"],
     script:
         "../scripts/embed.py"

@@ -4,18 +4,20 @@ rule generate:
         model="results/models/{model}",
     output:
         temp("results/generations/{model}/{dataset}/shard{shard}-of{n}.parquet"),
-    params:
-        runtime=model_runtime,
-        style=config["generation"]["style"],
-        sampling=config["generation"]["sampling"],
-    threads: 2
-    resources:
-        mem_mb=8000,
-        gpu=model_gpus,
     log:
         "logs/generate/{model}/{dataset}/shard{shard}-of{n}.log",
     benchmark:
         "results/benchmarks/generate/{model}/{dataset}/shard{shard}-of{n}.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        gpu=model_gpus,
+    params:
+        runtime=model_runtime,
+        style=config["generation"]["style"],
+        sampling=config["generation"]["sampling"],
     script:
         "../scripts/generate.py"
 
@@ -30,5 +32,7 @@ rule gather_generations:
     benchmark:
         "results/benchmarks/gather_generations/{model}/{dataset}.tsv"
     localrule: True
+    conda:
+        "../../envs/cpu.yaml"
     script:
         "../scripts/gather_tables.py"

@@ -8,14 +8,16 @@ rule evaluate:
         thresholds="results/thresholds/{router}/{train}/{test}.json",
         metrics="results/metrics/{router}/{train}/{test}.json",
         curve="results/metrics/{router}/{train}/{test}.curve.parquet",
-    params:
-        evaluation=evaluation_params(),
-        recall_targets=config["evaluation"]["recall_targets"],
-        budgets=config["evaluation"]["budgets"],
     log:
         "logs/evaluate/{router}/{train}/{test}.log",
     benchmark:
         "results/benchmarks/evaluate/{router}/{train}/{test}.tsv"
     localrule: True
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        evaluation=evaluation_params(),
+        recall_targets=config["evaluation"]["recall_targets"],
+        budgets=config["evaluation"]["budgets"],
     script:
         "../scripts/evaluate.py"

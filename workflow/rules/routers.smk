@@ -4,14 +4,16 @@ rule train:
     output:
         router="results/routers/{router}/{train}/router.joblib",
         info="results/routers/{router}/{train}/train.json",
-    params:
-        router=router_entry,
-        members=train_members,
-    threads: 1
     log:
         "logs/train/{router}/{train}.log",
     benchmark:
         "results/benchmarks/train/{router}/{train}.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    threads: 1
+    params:
+        router=router_entry,
+        members=train_members,
     script:
         "../scripts/train.py"
 
@@ -25,5 +27,7 @@ rule predict:
         "logs/predict/{router}/{train}/{test}.log",
     benchmark:
         "results/benchmarks/predict/{router}/{train}/{test}.tsv"
+    conda:
+        "../../envs/cpu.yaml"
     script:
         "../scripts/predict.py"

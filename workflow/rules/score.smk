@@ -8,6 +8,8 @@ rule score:
         "logs/score/{model}/{dataset}.log",
     benchmark:
         "results/benchmarks/score/{model}/{dataset}.tsv"
+    conda:
+        "../../envs/cpu.yaml"
     script:
         "../scripts/score.py"
 
@@ -24,5 +26,7 @@ rule labels:
     benchmark:
         "results/benchmarks/labels/{dataset}.tsv"
     localrule: True
+    conda:
+        "../../envs/cpu.yaml"
     script:
         "../scripts/labels.py"

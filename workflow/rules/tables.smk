@@ -4,7 +4,11 @@ rule table_main:
         thresholds=threshold_files(),
         labels=expand("results/labels/{dataset}.parquet", dataset=TEST_SETS),
     output:
-        md=report("results/tables/main.md", caption="../report/table_main.rst", category="Tables"),
+        md=report(
+            "results/tables/main.md",
+            caption="../report/table_main.rst",
+            category="Tables",
+        ),
         csv="results/tables/main.csv",
         tex="results/tables/main.tex",
     log:
@@ -12,6 +16,8 @@ rule table_main:
     benchmark:
         "results/benchmarks/tables/main.tsv"
     localrule: True
+    conda:
+        "../../envs/cpu.yaml"
     script:
         "../scripts/table_main.py"
 
@@ -30,5 +36,7 @@ rule plot_call_performance:
     benchmark:
         "results/benchmarks/plots/call_performance.tsv"
     localrule: True
+    conda:
+        "../../envs/cpu.yaml"
     script:
         "../scripts/plot_call_performance.py"

@@ -1,0 +1,188 @@
+"""A real tiny workflow run (.test/config.yaml: SmolLM2-135M weak, Qwen2.5-Coder-0.5B strong).
+
+One run, killed part-way and resumed, then checked: table contents against values
+recomputed from the predictions, no-op re-run, selective re-runs, config errors, lint.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.metrics import roc_auc_score
+
+from routerlab.metrics import performance_curve
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def copy_project(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("Snakefile", "config", "workflow", "profiles", ".test"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
+    return dest
+
+
+def smk(workdir: Path, *args: str, check: bool = True, timeout: int = 1800) -> subprocess.CompletedProcess:
+    proc = subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, capture_output=True, text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def job_counts(output: str) -> dict[str, int]:
+    counts, on = {}, False
+    for line in output.splitlines():
+        if line.startswith("job ") and "count" in line:
+            on = True
+            continue
+        if on:
+            parts = line.split()
+            if len(parts) == 2 and parts[1].isdigit():
+                counts[parts[0]] = int(parts[1])
+            elif counts:
+                break
+    return counts
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """Start the run, SIGKILL it once the first scores exist, record finished outputs, resume."""
+    wd = copy_project(tmp_path_factory.mktemp("wf"))
+    cmd = [*SNAKEMAKE, "--cores", "2", "--configfile", ".test/config.yaml"]
+    first = subprocess.Popen(cmd, cwd=wd, stdout=subprocess.DEVNULL, stderr=open(wd / "first.log", "w"),
+                             start_new_session=True)
+    deadline = time.time() + 1500
+    while not list((wd / "results" / "scores").rglob("*.parquet")):
+        assert first.poll() is None, (wd / "first.log").read_text()[-3000:]
+        assert time.time() < deadline, "no score table after 25 min"
+        time.sleep(1)
+    time.sleep(2)
+    os.killpg(first.pid, signal.SIGKILL)  # the whole job tree, as a crash or a preempted node would
+    first.wait()
+    finished = {p: p.stat().st_mtime_ns for p in (wd / "results").rglob("*.parquet")
+                if "benchmarks" not in p.parts and "generations" not in p.parts}
+    assert finished, "nothing had finished before the kill"
+    resumed = smk(wd, "--configfile", ".test/config.yaml")
+    return wd, finished, resumed
+
+
+def test_resume_after_kill_redoes_no_finished_job(run):
+    wd, finished, _ = run
+    for path, mtime in finished.items():
+        assert path.stat().st_mtime_ns == mtime, f"{path} was recomputed after the kill"
+    for p in (wd / "results").rglob("*.parquet"):
+        pd.read_parquet(p)  # every table is complete and readable: outputs are written atomically
+
+
+def test_main_table_matches_recomputed_metrics(run):
+    wd, _, _ = run
+    cfg = yaml.safe_load((wd / ".test" / "config.yaml").read_text())
+    table = pd.read_csv(wd / "results" / "tables" / "main.csv")
+    assert sorted(zip(table.router, table.test)) == sorted(
+        (r, t) for r in cfg["routers"] for t in cfg["evaluation"]["test"])
+    for row in table.itertuples():
+        pred = pd.read_parquet(wd / f"results/predictions/{row.router}/{row.train}/{row.test}.parquet")
+        test = pred[(pred.split == "test") & pred.usable]
+        assert row.n == len(test)
+        assert row.weak == pytest.approx(test.weak_score.mean())
+        assert row.strong == pytest.approx(test.strong_score.mean())
+        if test.label.nunique() == 2:
+            assert row.auroc == pytest.approx(roc_auc_score(test.label, test.router_score), abs=1e-6)
+        else:
+            assert np.isnan(row.auroc)
+        curve = performance_curve(test.weak_score, test.strong_score, test.router_score)
+        band = (np.asarray(curve["call_rate"]) >= 0.25 - 1e-9) & (np.asarray(curve["call_rate"]) <= 0.30 + 1e-9)
+        assert row.lpm == pytest.approx(np.asarray(curve["performance"])[band].mean(), abs=1e-6)
+    md = (wd / "results" / "tables" / "main.md").read_text()
+    assert md.count("\n| ") == len(table) + 1  # header + one line per row
+    first = table.iloc[0]
+    assert f"| {first.router} | {first.train} | {first.test} | {first.n} |" in md
+    # the weak model's labels are real: both datasets were scored by the verifiers
+    labels = pd.read_parquet(wd / "results/labels/choice.parquet")
+    assert set(labels.weak_status) <= {"ok", "unparsed"} and labels.usable.all()
+
+
+def test_plot_is_a_png_with_content(run):
+    wd, _, _ = run
+    data = (wd / "results/plots/call_performance.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
+def test_second_run_does_nothing(run):
+    wd, _, _ = run
+    out = smk(wd, "--configfile", ".test/config.yaml")
+    assert "Nothing to be done" in out.stdout + out.stderr
+
+
+def test_changing_strong_model_reruns_only_its_dependants(run, tmp_path):
+    wd, _, _ = run
+    cfg = yaml.safe_load((wd / ".test" / "config.yaml").read_text())
+    cfg["models"]["qwen-coder-0.5b"]["dtype"] = "float32"  # the strong model; was `auto`
+    (wd / "changed.yaml").write_text(yaml.safe_dump(cfg))
+    out = smk(wd, "-n", "--configfile", "changed.yaml")
+    counts = job_counts(out.stdout)
+    assert counts.get("materialise_model") == 1
+    assert counts.get("generate") == 4  # strong model only: 2 datasets x 2 shards
+    assert "features" not in counts and "embed" not in counts and "download" not in counts
+    assert "rule generate" in out.stdout and "model=smollm2-135m, dataset" not in out.stdout.split("rule generate")[1][:200]
+
+
+def test_regenerate_one_table_from_cache(run):
+    wd, _, _ = run
+    (wd / "results/tables/main.md").unlink()
+    out = smk(wd, "results/tables/main.md", "--configfile", ".test/config.yaml")
+    assert job_counts(out.stdout + out.stderr) == {"table_main": 1, "total": 1}
+
+
+@pytest.mark.parametrize("patch,expected", [
+    ({"bogus_key": 1}, "bogus_key"),
+    ({"generation": {"shards": "two"}}, "two"),
+    ({"models": {"w": {"source": "pypi-gguf", "name": "no-such-model"}}, "weak": "w"}, "models.w.name = 'no-such-model'"),
+    ({"weak": "missing"}, "weak = 'missing': not a key of models"),
+    ({"routers": {"x": {"kind": "nope"}}}, "routers.x: unknown router kind 'nope'"),
+    ({"training": {"sets": {"all": ["arithmetic", "ghost"]}}}, "training.sets.all: dataset 'ghost'"),
+])
+def test_bad_config_fails_before_any_job(tmp_path, patch, expected):
+    wd = copy_project(tmp_path / "p")
+    cfg = yaml.safe_load((wd / ".test" / "config.yaml").read_text())
+    cfg.update(patch)
+    (wd / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    out = smk(wd, "-n", "--configfile", "bad.yaml", check=False, timeout=300)
+    assert out.returncode != 0
+    assert expected in out.stdout + out.stderr
+    assert not (wd / "results").exists()
+
+
+def test_dataset_row_without_prompt_names_the_row(tmp_path):
+    wd = copy_project(tmp_path / "p")
+    (wd / "qa.jsonl").write_text(json.dumps({"question": "What is 1+1?", "answer": "#### 2"}) + "\n"
+                                 + json.dumps({"question": "", "answer": "#### 3"}) + "\n")
+    cfg = yaml.safe_load((wd / ".test" / "config.yaml").read_text())
+    cfg["datasets"]["broken"] = {"source": "local", "format": "gsm8k", "path": "qa.jsonl"}
+    (wd / "c.yaml").write_text(yaml.safe_dump(cfg))
+    out = smk(wd, "results/data/broken.parquet", "--configfile", "c.yaml", check=False, timeout=300)
+    assert out.returncode != 0
+    log = (wd / "logs/download/broken.log").read_text()
+    assert "broken-1" in log and "prompt" in log
+    assert not (wd / "results/data/broken.parquet").exists()
+
+
+def test_lint_and_format():
+    lint = subprocess.run([*SNAKEMAKE, "--lint"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    fmt = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
