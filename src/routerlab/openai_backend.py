@@ -117,35 +117,28 @@ class OpenAIBackend:
             delay *= 2
         raise AssertionError("unreachable")
 
-    async def _run(self, jobs: list[tuple[int, int, dict]], progress) -> list[dict[str, Any]]:
+    async def _run(self, jobs: list[tuple[int, int, int, dict, str]], results: list, progress, done0: int) -> None:
         import openai
 
         api_key = os.environ.get(self.api_key_env) or "EMPTY"  # local servers accept any key
         client = openai.AsyncOpenAI(base_url=self.base_url, api_key=api_key, timeout=self.timeout, max_retries=0)
         sem = asyncio.Semaphore(self.concurrency)
-        results: list[dict[str, Any] | None] = [None] * len(jobs)
-        done = 0
+        done = done0
 
-        async def one(slot: int, index: int, sample: int, payload: dict) -> None:
+        async def one(slot: int, index: int, sample: int, payload: dict, key: str) -> None:
             nonlocal done
-            key = RequestCache.key(payload)
-            hit = self.cache.get(key)
-            if hit is None:
-                async with sem:
-                    hit = await self._call(client, payload)
-                # Stored the moment it returns (with its request, for audits): a kill loses nothing finished.
-                self.cache.put(key, {**hit, "request": payload})
-                self.stats["sent"] += 1
-            else:
-                self.stats["cached"] += 1
-            results[slot] = {"index": index, "sample": sample,
-                             **{k: v for k, v in hit.items() if k != "request"}}
+            async with sem:
+                hit = await self._call(client, payload)
+            # Stored the moment it returns (with its request, for audits): a kill loses nothing finished.
+            self.cache.put(key, {**hit, "request": payload})
+            self.stats["sent"] += 1
+            results[slot] = {**hit, "index": index, "sample": sample}
             done += 1
             if progress:
-                progress(done, len(jobs))
+                progress(done, len(results))
 
         try:
-            tasks = [asyncio.create_task(one(i, idx, s, p)) for i, (idx, s, p) in enumerate(jobs)]
+            tasks = [asyncio.create_task(one(*job)) for job in jobs]
             try:
                 await asyncio.gather(*tasks)
             except BaseException:
@@ -155,11 +148,27 @@ class OpenAIBackend:
                 raise
         finally:
             await client.close()
-        return [r for r in results if r is not None]
 
     def generate(self, conversations: Sequence[list[dict]], params: SamplingParams,
                  progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
-        jobs = [(i, s, self._payload(c, params, s)) for i, c in enumerate(conversations) for s in range(params.n)]
-        out = asyncio.run(self._run(jobs, progress))
+        results: list[dict[str, Any] | None] = []
+        misses = []
+        # Cache hits are answered synchronously: no client, no event loop, no network.
+        for i, conv in enumerate(conversations):
+            for s in range(params.n):
+                payload = self._payload(conv, params, s)
+                key = RequestCache.key(payload)
+                hit = self.cache.get(key)
+                if hit is None:
+                    misses.append((len(results), i, s, payload, key))
+                    results.append(None)
+                else:
+                    self.stats["cached"] += 1
+                    hit.pop("request", None)
+                    results.append({**hit, "index": i, "sample": s})
+        if progress:
+            progress(len(results) - len(misses), len(results))
+        if misses:
+            asyncio.run(self._run(misses, results, progress, len(results) - len(misses)))
         log.info("openai backend %s: %s", self.base_url, self.stats)
-        return out
+        return [r for r in results if r is not None]
