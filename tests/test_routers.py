@@ -112,3 +112,14 @@ def test_required_features():
     assert required_features("mean_probe", {"pooling": "last"}) == {"hidden_last"}
     assert required_features("embedding_mlp") == {"embeddings"}
     assert required_features("entropy") == {"logits"}
+
+
+def test_random_router_is_independent_of_the_split_hash():
+    # Regression: both once hashed "seed:id", so every test query outscored every validation query.
+    from routerlab.datasets import assign_splits
+
+    ids = [f"q{i}" for i in range(400)]
+    splits = np.array(assign_splits(ids, {"train": 0.5, "validation": 0.2, "test": 0.3}, 0))
+    r = make_router("random", seed=0).fit(RoutingData(ids=ids), np.zeros(400))
+    scores = r.score(RoutingData(ids=ids))
+    assert abs(scores[splits == "test"].mean() - scores[splits == "validation"].mean()) < 0.1

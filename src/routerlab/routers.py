@@ -365,9 +365,11 @@ class RandomRouter(Router):
     def score(self, data: RoutingData) -> np.ndarray:
         self._check_fitted()
         # Seeded by id so a query's score does not depend on which others are scored with it.
+        # The salt keeps it independent of the split hash (sha256 of "seed:id"), which would
+        # otherwise put every test query above every validation query.
         import hashlib
 
-        return np.array([int(hashlib.sha256(f"{self.seed}:{i}".encode()).hexdigest()[:12], 16) / 16**12
+        return np.array([int(hashlib.sha256(f"random-router:{self.seed}:{i}".encode()).hexdigest()[:12], 16) / 16**12
                          for i in data.ids])
 
 
