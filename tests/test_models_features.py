@@ -88,5 +88,9 @@ def test_feature_set_errors(tmp_path):
         FeatureSet(tmp_path)
 
 
-def test_materialised_model_records_source(tiny_model_dir):
-    assert load_from(tiny_model_dir).endswith("/hf")
+def test_materialised_model_points_at_the_cached_copy(tiny_model_dir):
+    from pathlib import Path
+
+    target = Path(load_from(tiny_model_dir))
+    assert target.name.startswith("SmolLM2-135M-Instruct.Q4_1-b179c9523d0e6a0f-")  # file stem + sha256 prefix
+    assert (target / "config.json").exists() and list(target.glob("*.safetensors"))

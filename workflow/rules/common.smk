@@ -32,26 +32,33 @@ def all_targets():
     ]
 
 
+def canonical(obj):
+    """Key-sorted copy: Snakemake compares params as text, so key order must not matter."""
+    return json.loads(json.dumps(obj, sort_keys=True))
+
+
 # --- per-stage parameter slices (only what a rule uses, so one knob re-runs only its rules) ---
 
 
 def dataset_spec(wildcards):
-    return config["datasets"][wildcards.dataset]
+    return canonical(config["datasets"][wildcards.dataset])
 
 
 def model_spec(wildcards):
-    return config["models"][wildcards.model]
+    return canonical(config["models"][wildcards.model])
 
 
 def model_runtime(wildcards):
     spec = config["models"][wildcards.model]
-    return {
-        "backend": spec.get("backend", "transformers"),
-        "dtype": spec.get("dtype", "auto"),
-        "device": spec.get("device", "auto"),
-        "options": spec.get("options", {}),
-        "price": spec.get("price"),
-    }
+    return canonical(
+        {
+            "backend": spec.get("backend", "transformers"),
+            "dtype": spec.get("dtype", "auto"),
+            "device": spec.get("device", "auto"),
+            "options": spec.get("options", {}),
+            "price": spec.get("price"),
+        }
+    )
 
 
 def model_gpus(wildcards):
