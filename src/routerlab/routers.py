@@ -81,6 +81,11 @@ class Router:
     requires: ClassVar[tuple[str, ...]] = ()
     trainable: ClassVar[bool] = True
     higher_is_better: ClassVar[bool] = True
+    # Scores are calibrated probabilities P(weak good enough) (reliability plots apply).
+    probabilistic: ClassVar[bool] = False
+    # "binary": score(data) -> weak confidence; "kmodel": predict_proba(data) over K candidates
+    # (routerlab.kmodel.routers). Each task has its own name space in the registry.
+    task: ClassVar[str] = "binary"
 
     def get_params(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if not k.endswith("_")}
@@ -203,6 +208,7 @@ class MeanProbeRouter(Router):
 
     name = "mean_probe"
     requires = ()
+    probabilistic = True
 
     def __init__(self, pooling: str = "mean", layers: Sequence[int] | str | None = "all", C: float = 0.1,
                  max_iter: int = 2000):
@@ -244,6 +250,7 @@ class DirichletProbeRouter(Router):
     """
 
     name = "dirichlet_probe"
+    probabilistic = True
 
     def __init__(self, pooling: str = "mean", layers: Sequence[int] | str | None = "all", epochs: int = 200,
                  lr: float = 1e-2, weight_decay: float = 1e-2, hidden: int = 8, seed: int = 0):
@@ -333,6 +340,7 @@ class EmbeddingMLPRouter(Router):
 
     name = "embedding_mlp"
     requires = ("embeddings",)
+    probabilistic = True
 
     def __init__(self, hidden: Sequence[int] = (128,), alpha: float = 1e-3, max_iter: int = 500, seed: int = 0):
         self.hidden, self.alpha, self.max_iter, self.seed = tuple(hidden), alpha, max_iter, seed
@@ -381,11 +389,40 @@ REGISTRY: dict[str, type[Router]] = {
 }
 
 
-def make_router(kind: str, **params: Any) -> Router:
+KMODEL_REGISTRY: dict[str, type[Router]] = {}  # filled when routerlab.kmodel.routers is imported
+
+
+def register(cls: type[Router]) -> type[Router]:
+    """Add a router class (built-in or custom) to the registry of its ``task``; usable as a decorator."""
+    reg = {"binary": REGISTRY, "kmodel": KMODEL_REGISTRY}.get(cls.task)
+    if reg is None:
+        raise ValueError(f"router {cls.name!r}: task {cls.task!r}, expected 'binary' or 'kmodel'")
+    if reg.get(cls.name, cls) is not cls:
+        raise ValueError(f"a {cls.task} router named {cls.name!r} is already registered ({reg[cls.name].__name__})")
+    reg[cls.name] = cls
+    return cls
+
+
+def registry(task: str = "binary") -> dict[str, type[Router]]:
+    """Name -> router class for one task."""
+    if task == "kmodel":
+        import routerlab.kmodel.routers  # noqa: F401  (registers the built-in K-model routers)
+
+        return KMODEL_REGISTRY
+    if task == "binary":
+        return REGISTRY
+    raise ValueError(f"unknown router task {task!r}; expected 'binary' or 'kmodel'")
+
+
+def make_router(kind: str, task: str = "binary", **params: Any) -> Router:
+    reg = registry(task)
     try:
-        cls = REGISTRY[kind]
+        cls = reg[kind]
     except KeyError:
-        raise ValueError(f"unknown router kind {kind!r}; registered: {sorted(REGISTRY)}") from None
+        other = "kmodel" if task == "binary" else "binary"
+        hint = (f" ({kind!r} is a {other} router"
+                f"{': list it under kmodel.routers' if other == 'kmodel' else ''})") if kind in registry(other) else ""
+        raise ValueError(f"unknown router kind {kind!r}; registered: {sorted(reg)}{hint}") from None
     try:
         return cls(**params)
     except TypeError as e:
@@ -400,6 +437,17 @@ def required_features(kind: str, params: dict[str, Any] | None = None) -> set[st
     if pooling:
         needs.add({"mean": "hidden_mean", "last": "hidden_last"}[pooling])
     return needs
+
+
+def is_seeded(kind: str) -> bool:
+    """Whether a router kind takes a ``seed`` (its results vary by seed, so runs repeat per seed)."""
+    import inspect
+
+    return "seed" in inspect.signature(REGISTRY[kind].__init__).parameters
+
+
+def is_probabilistic(kind: str) -> bool:
+    return REGISTRY[kind].probabilistic
 
 
 def describe(router: Router) -> str:

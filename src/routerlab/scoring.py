@@ -51,7 +51,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 __all__ = [
     "ScoreResult", "STATUSES", "JudgeRequired",
-    "extract_math_answer", "math_equal", "score_math",
+    "extract_math_answer", "last_boxed", "math_equal", "score_math",
     "extract_choice", "score_mc",
     "normalize_answer", "qa_exact_match", "qa_f1", "qa_contains", "extract_qa_answer", "score_qa",
     "extract_code", "build_program", "score_code", "network_namespace_available",
@@ -108,7 +108,7 @@ def _strip_think(text: str) -> str:
     return text
 
 
-def _last_boxed(text: str) -> str | None:
+def last_boxed(text: str) -> str | None:
     """Content of the last ``\\boxed{...}`` / ``\\fbox{...}`` (nested braces balanced)."""
     starts = [m for m in re.finditer(r"\\(?:boxed|fbox)\b", text)]
     for m in reversed(starts):
@@ -157,7 +157,7 @@ _LAST_NUM_RE = re.compile(rf"(?<![\w.])(?:{_NUM})(?:\s*/\s*(?:{_NUM}))?")
 
 def _clean_math_span(span: str) -> str:
     s = span.strip()
-    boxed = _last_boxed(s)
+    boxed = last_boxed(s)
     if boxed is not None:
         return boxed
     s = s.replace("**", "").replace("__", "")
@@ -207,12 +207,12 @@ def extract_math_answer(response: str) -> str | None:
             line = nxt[0] if nxt else ""
         cand = _clean_math_span(line[:200])
         # "The answer is 5 apples because ..." -> keep to the first clause
-        if _last_boxed(line) is None:
+        if last_boxed(line) is None:
             cand = re.split(r"\s+(?:because|since|as|which|so|and\s+that)\s+", cand, maxsplit=1)[0]
             cand = re.sub(r"[.;,!]+$", "", cand.strip()).strip()
         if _plausible_answer(cand):
             return cand
-    boxed = _last_boxed(text)
+    boxed = last_boxed(text)
     if boxed is not None and boxed.strip():
         return boxed.strip()
     one_line = _clean_math_span(text)
@@ -236,7 +236,7 @@ def _clean_math_reference(ref: Any) -> str:
     s = str(ref).strip()
     if "####" in s:
         s = s.rsplit("####", 1)[1].strip()
-    boxed = _last_boxed(s)
+    boxed = last_boxed(s)
     if boxed is not None:
         s = boxed
     depth = 0
@@ -530,7 +530,7 @@ def _extract_choice(response: Any, n_choices: int = 4, choices: Sequence[str] | 
     if m and m.group(1).upper() in _LETTERS[:n]:
         return m.group(1).upper(), "bare letter"
     # 2. boxed answer
-    boxed = _last_boxed(_strip_think(raw))
+    boxed = last_boxed(_strip_think(raw))
     if boxed is not None:
         b = _clean_mc(boxed).strip()
         letters = [t[0] for t in _letter_tokens(b, n, lenient=True)]

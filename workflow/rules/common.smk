@@ -3,7 +3,7 @@
 import json
 
 from routerlab.config_check import check_config
-from routerlab.routers import required_features
+from routerlab.routers import is_probabilistic, is_seeded, required_features
 
 check_config(config)
 
@@ -14,6 +14,20 @@ TRAIN_SETS = sorted(config["training"]["sets"])
 TEST_SETS = config["evaluation"].get("test", DATASETS)
 WEAK = config["weak"]
 STRONG = config["strong"]
+SEEDS = config["training"]["seeds"]
+
+
+def router_kind(router):
+    return config["routers"][router].get("kind", router)
+
+
+def router_seeds(router):
+    """Seeded routers run once per configured seed; deterministic ones once (the first seed)."""
+    return SEEDS if is_seeded(router_kind(router)) else SEEDS[:1]
+
+
+# (router, seed) pairs: the runs every table aggregates over.
+RUNS = [(r, s) for r in ROUTERS for s in router_seeds(r)]
 
 
 wildcard_constraints:
@@ -23,12 +37,18 @@ wildcard_constraints:
     train="|".join(TRAIN_SETS),
     test="|".join(DATASETS),
     shard=r"\d+",
+    seed=r"\d+",
 
 
 def all_targets():
     return [
         "results/tables/main.md",
+        "results/tables/xbench_main.md",
+        "results/tables/xbench_ablation_layers.md",
+        "results/tables/operating_points.md",
         "results/plots/call_performance.png",
+        "results/plots/recovery.png",
+        "results/plots/reliability.png",
     ]
 
 
@@ -66,11 +86,21 @@ def model_gpus(wildcards):
 
 
 def router_entry(wildcards):
-    entry = config["routers"][wildcards.router]
-    return {
-        "kind": entry.get("kind", wildcards.router),
-        "params": entry.get("params", {}),
-    }
+    kind = router_kind(wildcards.router)
+    params = dict(config["routers"][wildcards.router].get("params", {}))
+    if is_seeded(kind):
+        params["seed"] = int(wildcards.seed)
+    return canonical({"kind": kind, "params": params})
+
+
+def router_specs():
+    """Every router's kind and params (tables label variants with them)."""
+    return canonical(
+        {
+            r: {"kind": router_kind(r), "params": e.get("params", {})}
+            for r, e in config["routers"].items()
+        }
+    )
 
 
 def generation_shards(wildcards):
@@ -119,7 +149,7 @@ def train_inputs(wildcards):
 def predict_inputs(wildcards):
     inputs = _feature_inputs([wildcards.test], wildcards.router)
     inputs["router"] = (
-        f"results/routers/{wildcards.router}/{wildcards.train}/router.joblib"
+        "results/routers/{router}/{train}/seed{seed}/router.joblib".format(**wildcards)
     )
     return inputs
 
@@ -131,28 +161,32 @@ def evaluation_params():
     }
 
 
+def run_files(pattern, routers=None):
+    """`pattern` ({router}, {train}, {seed}, {test}) for every run x train set x test set."""
+    return [
+        pattern.format(router=r, train=t, seed=s, test=x)
+        for r, s in RUNS
+        if routers is None or r in routers
+        for t in TRAIN_SETS
+        for x in TEST_SETS
+    ]
+
+
 def metric_files():
-    return expand(
-        "results/metrics/{router}/{train}/{test}.json",
-        router=ROUTERS,
-        train=TRAIN_SETS,
-        test=TEST_SETS,
-    )
+    return run_files("results/metrics/{router}/{train}/seed{seed}/{test}.json")
 
 
 def threshold_files():
-    return expand(
-        "results/thresholds/{router}/{train}/{test}.json",
-        router=ROUTERS,
-        train=TRAIN_SETS,
-        test=TEST_SETS,
-    )
+    return run_files("results/thresholds/{router}/{train}/seed{seed}/{test}.json")
 
 
 def curve_files():
-    return expand(
-        "results/metrics/{router}/{train}/{test}.curve.parquet",
-        router=ROUTERS,
-        train=TRAIN_SETS,
-        test=TEST_SETS,
+    return run_files("results/metrics/{router}/{train}/seed{seed}/{test}.curve.parquet")
+
+
+def probabilistic_prediction_files():
+    """Predictions of routers whose scores are probabilities (reliability diagram)."""
+    routers = [r for r in ROUTERS if is_probabilistic(router_kind(r))]
+    return run_files(
+        "results/predictions/{router}/{train}/seed{seed}/{test}.parquet", routers
     )

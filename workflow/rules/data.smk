@@ -10,7 +10,7 @@ rule download:
         "../../envs/cpu.yaml"
     params:
         spec=dataset_spec,
-        splits=config["splits"],
+        splits=canonical(config["splits"]),
         split_seed=config["split_seed"],
     script:
         "../scripts/download.py"

@@ -51,6 +51,6 @@ rule embed:
         "../../envs/cpu.yaml"
     threads: 2
     params:
-        embedder=config["features"]["embedder"],
+        embedder=canonical(config["features"]["embedder"]),
     script:
         "../scripts/embed.py"

@@ -17,7 +17,7 @@ rule generate:
     params:
         runtime=model_runtime,
         style=config["generation"]["style"],
-        sampling=config["generation"]["sampling"],
+        sampling=canonical(config["generation"]["sampling"]),
     script:
         "../scripts/generate.py"
 

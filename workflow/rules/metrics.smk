@@ -3,15 +3,15 @@
 # per-job start-up cost that dominates these sub-second computations.
 rule evaluate:
     input:
-        predictions="results/predictions/{router}/{train}/{test}.parquet",
+        predictions="results/predictions/{router}/{train}/seed{seed}/{test}.parquet",
     output:
-        thresholds="results/thresholds/{router}/{train}/{test}.json",
-        metrics="results/metrics/{router}/{train}/{test}.json",
-        curve="results/metrics/{router}/{train}/{test}.curve.parquet",
+        thresholds="results/thresholds/{router}/{train}/seed{seed}/{test}.json",
+        metrics="results/metrics/{router}/{train}/seed{seed}/{test}.json",
+        curve="results/metrics/{router}/{train}/seed{seed}/{test}.curve.parquet",
     log:
-        "logs/evaluate/{router}/{train}/{test}.log",
+        "logs/evaluate/{router}/{train}/seed{seed}/{test}.log",
     benchmark:
-        "results/benchmarks/evaluate/{router}/{train}/{test}.tsv"
+        "results/benchmarks/evaluate/{router}/{train}/seed{seed}/{test}.tsv"
     localrule: True
     conda:
         "../../envs/cpu.yaml"

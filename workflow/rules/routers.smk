@@ -2,12 +2,12 @@ rule train:
     input:
         unpack(train_inputs),
     output:
-        router="results/routers/{router}/{train}/router.joblib",
-        info="results/routers/{router}/{train}/train.json",
+        router="results/routers/{router}/{train}/seed{seed}/router.joblib",
+        info="results/routers/{router}/{train}/seed{seed}/train.json",
     log:
-        "logs/train/{router}/{train}.log",
+        "logs/train/{router}/{train}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/train/{router}/{train}.tsv"
+        "results/benchmarks/train/{router}/{train}/seed{seed}.tsv"
     conda:
         "../../envs/cpu.yaml"
     threads: 1
@@ -22,11 +22,11 @@ rule predict:
     input:
         unpack(predict_inputs),
     output:
-        "results/predictions/{router}/{train}/{test}.parquet",
+        "results/predictions/{router}/{train}/seed{seed}/{test}.parquet",
     log:
-        "logs/predict/{router}/{train}/{test}.log",
+        "logs/predict/{router}/{train}/seed{seed}/{test}.log",
     benchmark:
-        "results/benchmarks/predict/{router}/{train}/{test}.tsv"
+        "results/benchmarks/predict/{router}/{train}/seed{seed}/{test}.tsv"
     conda:
         "../../envs/cpu.yaml"
     script:

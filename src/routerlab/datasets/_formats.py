@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ._core import LETTERS, TASKS, DatasetError
 from ._readers import RawRow
+from routerlab.scoring import last_boxed
 
 
 @dataclass(frozen=True)
@@ -68,32 +69,6 @@ def text(v: Any) -> str:
     if isinstance(v, float) and v.is_integer():
         v = int(v)
     return str(v)
-
-
-def last_boxed(s: str | None) -> str | None:
-    """Content of the last ``\\boxed{...}`` (or ``\\fbox{...}``, ``\\boxed x``) in ``s``."""
-    if not s:
-        return None
-    idx = max(s.rfind("\\boxed"), s.rfind("\\fbox"))
-    if idx < 0:
-        return None
-    j = idx + (6 if s.startswith("\\boxed", idx) else 5)
-    if j < len(s) and s[j] == " ":  # "\boxed 5"
-        m = re.match(r" +([^\s$]+)", s[j:])
-        return m.group(1).strip() if m else None
-    while j < len(s) and s[j].isspace():
-        j += 1
-    if j >= len(s) or s[j] != "{":
-        return None
-    depth = 0
-    for k in range(j, len(s)):
-        if s[k] == "{":
-            depth += 1
-        elif s[k] == "}":
-            depth -= 1
-            if depth == 0:
-                return s[j + 1: k].strip()
-    return None  # unbalanced
 
 
 def mc_reference(row: RawRow, answer: Any, choices: Sequence[str], what: str = "answer") -> str:
