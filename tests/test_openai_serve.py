@@ -121,3 +121,41 @@ def test_killed_run_resumes_without_resending_finished_requests(server, tmp_path
     finished = {json.dumps(m, sort_keys=True) for m in cached_before}
     assert not finished & set(resent), "a request finished before the kill was sent again"
     assert len({json.dumps(r["messages"], sort_keys=True) for r in logged(log)[start:]}) == 40
+
+
+def test_xverify_judge_through_the_server_scores_every_row(server, tmp_path):
+    """The judge path of the score rule: xVerify prompts to a real endpoint, verdicts parsed per row."""
+    import pandas as pd
+
+    from routerlab.judge import Judge
+    from routerlab.pipeline import score_frame
+    from routerlab.scoring import XVERIFY_PROMPT, parse_xverify
+
+    url, log = server
+    before = len(logged(log))
+    data = pd.DataFrame({"id": ["a", "b", "c"], "task": "math", "prompt": ["1 + 1?", "2 * 3?", "10 - 4?"],
+                         "reference": ["2", "6", "6"], "choices": [[], [], []], "meta": ["{}"] * 3})
+    gens = pd.DataFrame({"id": ["a", "b", "c"], "sample": 0, "response": ["2", "5", "The answer is 6."]})
+    judge = Judge(OpenAIBackend(base_url=url, model="tiny", cache_dir=str(tmp_path / "cache")), "xverify",
+                  {"max_new_tokens": 8})
+    scores = score_frame(data, gens, judge=judge)
+    sent = logged(log)[before:]
+    assert len(sent) == 3
+    prompts = sorted(m["messages"][0]["content"] for m in sent)
+    assert prompts[0] == XVERIFY_PROMPT.format(question="1 + 1?", output="2", answer="2")
+    assert list(scores["id"]) == ["a", "b", "c"] and scores["judge_reply"].str.len().gt(0).all()
+    for row in scores.itertuples():  # every verdict is the parse of the stored reply: nothing invented
+        parsed = parse_xverify(row.judge_reply)
+        assert row.status == parsed.status and (row.score == parsed.score or pd.isna(row.score) and pd.isna(parsed.score))
+
+
+def test_open_task_without_judge_names_the_config_key():
+    import pandas as pd
+
+    from routerlab.pipeline import score_frame
+
+    data = pd.DataFrame({"id": ["x1"], "task": "open", "prompt": ["Write a haiku."], "reference": [None],
+                         "choices": [[]], "meta": ["{}"]})
+    gens = pd.DataFrame({"id": ["x1"], "sample": 0, "response": ["..."]})
+    with pytest.raises(ValueError, match=r"row 'x1'.*judge\.datasets"):
+        score_frame(data, gens)

@@ -35,6 +35,8 @@ def copy_project(dest: Path) -> Path:
 
 
 def smk(workdir: Path, *args: str, check: bool = True, timeout: int = 1800) -> subprocess.CompletedProcess:
+    if "--configfile" in args:  # test configs are complete: they replace config/config.yaml, not extend it
+        args = (*args, "--replace-workflow-config")
     proc = subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, capture_output=True, text=True,
                           timeout=timeout)
     if check and proc.returncode != 0:
@@ -61,7 +63,7 @@ def job_counts(output: str) -> dict[str, int]:
 def run(tmp_path_factory):
     """Start the run, SIGKILL it once the first scores exist, record finished outputs, resume."""
     wd = copy_project(tmp_path_factory.mktemp("wf"))
-    cmd = [*SNAKEMAKE, "--cores", "2", "--configfile", ".test/config.yaml"]
+    cmd = [*SNAKEMAKE, "--cores", "2", "--configfile", ".test/config.yaml", "--replace-workflow-config"]
     first = subprocess.Popen(cmd, cwd=wd, stdout=subprocess.DEVNULL, stderr=open(wd / "first.log", "w"),
                              start_new_session=True)
     deadline = time.time() + 1500
@@ -92,8 +94,7 @@ def test_resume_after_kill_redoes_no_finished_job(run):
 def test_main_table_matches_recomputed_metrics(run):
     wd, _, _ = run
     cfg = yaml.safe_load((wd / ".test" / "config.yaml").read_text())
-    # --configfile overlays the default config (Snakemake merges them): routers of both run
-    routers = set(cfg["routers"]) | set(yaml.safe_load((wd / "config" / "config.yaml").read_text())["routers"])
+    routers = set(cfg["routers"])
     table = pd.read_csv(wd / "results" / "tables" / "main.csv")
     assert sorted(zip(table.router, table.test)) == sorted((r, t) for r in routers for t in cfg["evaluation"]["test"])
     seeds = cfg["training"]["seeds"]
@@ -181,6 +182,29 @@ def test_changing_strong_model_reruns_only_its_dependants(run, tmp_path):
     assert "rule generate" in out.stdout and "model=smollm2-135m, dataset" not in out.stdout.split("rule generate")[1][:200]
 
 
+def test_llm_judge_scores_a_dataset_in_the_score_rule(run, tmp_path):
+    """xVerify judging through the score rule with a real model; only that dataset's score jobs re-run."""
+    from routerlab.scoring import parse_xverify
+
+    wd = tmp_path / "judged"
+    shutil.copytree(run[0], wd, symlinks=True)
+    cfg = yaml.safe_load((wd / ".test" / "config.yaml").read_text())
+    cfg["judge"] = {"model": "smollm2-135m", "method": "xverify", "datasets": ["choice"],
+                    "sampling": {"max_new_tokens": 8}}
+    (wd / "judged.yaml").write_text(yaml.safe_dump(cfg))
+    dry = smk(wd, "-n", "results/labels/choice.parquet", "results/labels/arithmetic.parquet",
+              "--configfile", "judged.yaml")
+    assert job_counts(dry.stdout) == {"score": 2, "labels": 1, "total": 3}  # choice only, both models
+    smk(wd, "results/scores/qwen-coder-0.5b/choice.parquet", "--configfile", "judged.yaml")
+    scores = pd.read_parquet(wd / "results/scores/qwen-coder-0.5b/choice.parquet")
+    data = pd.read_parquet(wd / "results/data/choice.parquet")
+    assert sorted(scores["id"]) == sorted(data["id"]) and scores["judge_reply"].notna().all()
+    for row in scores.itertuples():  # each stored score is the verdict parsed from the stored reply
+        verdict = parse_xverify(row.judge_reply)
+        assert row.status == verdict.status
+        assert row.score == verdict.score or (np.isnan(row.score) and np.isnan(verdict.score))
+
+
 def test_regenerate_one_table_from_cache(run):
     wd, _, _ = run
     (wd / "results/tables/main.md").unlink()
@@ -191,7 +215,8 @@ def test_regenerate_one_table_from_cache(run):
 @pytest.mark.parametrize("patch,expected", [
     ({"bogus_key": 1}, "bogus_key"),
     ({"generation": {"shards": "two"}}, "two"),
-    ({"models": {"w": {"source": "pypi-gguf", "name": "no-such-model"}}, "weak": "w"}, "models.w.name = 'no-such-model'"),
+    ({"models": {"w": {"source": "pypi-gguf", "name": "no-such-model"}}, "weak": "w", "strong": "w"},
+     "models.w.name = 'no-such-model'"),
     ({"weak": "missing"}, "weak = 'missing': not a key of models"),
     ({"routers": {"x": {"kind": "nope"}}}, "routers.x: unknown router kind 'nope'"),
     ({"training": {"sets": {"all": ["arithmetic", "ghost"]}}}, "training.sets.all: dataset 'ghost'"),

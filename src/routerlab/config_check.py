@@ -40,6 +40,13 @@ def check_config(config: dict[str, Any]) -> None:
             make_router(entry.get("kind", name), **entry.get("params", {}))
         except ValueError as e:
             raise ConfigError(f"routers.{name}: {e}") from None
+    judge = config.get("judge")
+    if judge:
+        if judge["model"] not in models:
+            raise ConfigError(f"judge.model = {judge['model']!r}: not a key of models ({sorted(models)})")
+        for d in judge.get("datasets", []):
+            if d not in datasets:
+                raise ConfigError(f"judge.datasets: dataset {d!r} is not a key of datasets ({sorted(datasets)})")
     splits = config.get("splits", {})
     total = sum(splits.values())
     if splits and abs(total - 1.0) > 1e-6:

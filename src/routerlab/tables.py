@@ -51,6 +51,9 @@ def aggregate_seeds(runs: pd.DataFrame, by: Sequence[str] = ("router", "train", 
     num = [c for c in runs.columns if c not in by and c != "seed" and pd.api.types.is_numeric_dtype(runs[c])]
     g = runs.groupby(by, sort=False)
     out = g[num].mean()
+    for c in num:  # counts (n) are the same for every seed: keep them integers
+        if pd.api.types.is_integer_dtype(runs[c]) and (out[c] == out[c].round()).all():
+            out[c] = out[c].astype(int)
     std = g[num].std(ddof=1).add_suffix("_std")
     out = pd.concat([out, std], axis=1)
     out["seeds"] = g["seed"].nunique()

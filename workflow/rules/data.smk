@@ -10,7 +10,7 @@ rule download:
         "../../envs/cpu.yaml"
     params:
         spec=dataset_spec,
-        splits=canonical(config["splits"]),
+        splits=dataset_splits,
         split_seed=config["split_seed"],
     script:
         "../scripts/download.py"

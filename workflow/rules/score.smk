@@ -1,7 +1,6 @@
 rule score:
     input:
-        data="results/data/{dataset}.parquet",
-        generations="results/generations/{model}/{dataset}.parquet",
+        unpack(score_inputs),
     output:
         "results/scores/{model}/{dataset}.parquet",
     log:
@@ -10,6 +9,11 @@ rule score:
         "results/benchmarks/score/{model}/{dataset}.tsv"
     conda:
         "../../envs/cpu.yaml"
+    threads: score_threads
+    resources:
+        gpu=score_gpus,
+    params:
+        judge=judge_for,
     script:
         "../scripts/score.py"
 

@@ -1,6 +1,6 @@
 """Rule generate: one shard of one model's answers to one dataset."""
 
-from routerlab.generation import SamplingParams, generate_frame, make_backend
+from routerlab.generation import SamplingParams, backend_from_runtime, generate_frame
 from routerlab.gpu import lease_gpus
 from routerlab.io import read_table, write_table
 from routerlab.pipeline import progress_logger, records, set_threads, setup_logging, shard_rows
@@ -12,12 +12,7 @@ set_threads(snakemake.threads)
 rt = snakemake.params.runtime
 params = SamplingParams.from_config(snakemake.params.sampling)
 rows = shard_rows(read_table(snakemake.input.data), int(snakemake.wildcards.shard), int(snakemake.wildcards.n))
-options = dict(rt["options"])
-if rt["backend"] != "openai":
-    options.update(dtype=rt["dtype"])
-if rt["backend"] == "transformers":
-    options.update(device=rt["device"])
-backend = make_backend(rt["backend"], snakemake.input.model, options)
+backend = backend_from_runtime(rt, snakemake.input.model)
 log.info("generating %d prompts with %s (%s)", len(rows), snakemake.wildcards.model, params)
 df = generate_frame(records(rows), backend, params, style=snakemake.params.style, price=rt["price"],
                     progress=progress_logger(f"generate {snakemake.wildcards.model}/{snakemake.wildcards.dataset}"))
