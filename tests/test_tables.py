@@ -93,3 +93,20 @@ def test_latex_escapes_and_aligns():
     tex = to_latex(pd.DataFrame({"router": ["a_b & c"], "auroc": [0.5], "cell": ["0.5 ± 0.1"]}))
     assert "\\begin{tabular}{lrl}" in tex
     assert "a\\_b \\& c" in tex and "$\\pm$" in tex and "0.500" in tex
+
+
+def test_vectorised_bootstrap_equals_the_resample_loop_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    from routerlab.pipeline import bootstrap_auroc
+
+    rng = np.random.default_rng(1)
+    y = (rng.random(40) < 0.3).astype(float)
+    r = np.round(rng.random(40), 1)  # many ties
+    loop_rng, vals = np.random.default_rng(7), []
+    for _ in range(300):  # the definition: same draws, one resample at a time
+        idx = loop_rng.integers(0, 40, 40)
+        if y[idx].min() != y[idx].max():
+            vals.append(roc_auc_score(y[idx], r[idx]))
+    assert bootstrap_auroc(y, r, 300, seed=7) == pytest.approx(tuple(np.percentile(vals, [2.5, 97.5])), abs=1e-12)
+    assert all(math.isnan(v) for v in bootstrap_auroc(np.ones(5), r[:5], 100))
