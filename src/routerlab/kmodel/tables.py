@@ -1,0 +1,154 @@
+"""K-model tables (routereval_easy/hard, r2router) and the accuracy-cost plot."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+ROUTEREVAL_COLUMNS = ["source", "pool", "group", "router", "n_test", "mu", "vb", "vb_val", "ep",
+                      "selection_entropy", "oracle", "cost_per_1k"]
+R2_COLUMNS = ["source", "router", "kind", "lambda", "accuracy", "cost_per_1k", "normalised_cost", "arena_score",
+              "opt_sel", "opt_acc", "opt_cost", "on_frontier"]
+
+
+def _num(x: Any) -> float:
+    return math.nan if x is None else float(x) + 0.0  # + 0.0: no "-0.000" for an entropy of zero
+
+
+def routereval_table(result_paths: Sequence[str | Path]) -> tuple[pd.DataFrame, list[str]]:
+    """Per source and pool size: each group's rows, the mean over groups, reference rows, skip notes."""
+    from routerlab.io import read_json
+
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for path in result_paths:
+        res = read_json(path)
+        src, diff = res["source"], res["difficulty"]
+        for note in res["notes"]:
+            notes.append(f"- {src}: {note}")
+            if "skipped" in note:
+                size = note.split(" ")[0]
+                rows.append({"source": src, "pool": size, "group": "–", "router": "skipped: " + note.split(": ", 1)[1],
+                             "n_test": 0})
+        notes.append(f"- {src}: split train/validation/test = {res['split']['train']}/{res['split']['validation']}/"
+                     f"{res['split']['test']} queries")
+        for r in res["rows"]:
+            rows.append({"source": src, "pool": f"{diff}-{r['size']}", "group": r["group"], "router": r["router"],
+                         "n_test": r["n_test"], **{k: _num(r[k]) for k in ("mu", "vb", "vb_val", "ep",
+                                                                           "selection_entropy", "oracle")},
+                         "cost_per_1k": _num(r["cost_per_1k"])})
+        seen: set[tuple[int, str]] = set()
+        for r in res["rows"]:  # reference rows once per (size, group)
+            if (r["size"], r["group"]) in seen:
+                continue
+            seen.add((r["size"], r["group"]))
+            base = {"source": src, "pool": f"{diff}-{r['size']}", "group": r["group"], "n_test": r["n_test"],
+                    "oracle": _num(r["oracle"])}
+            best = r["best_single_test_mean"]
+            rows.append({**base, "router": f"best single (test): {r['best_single_test']}", "mu": best, "vb": 1.0})
+            if r["best_single_val"] is not None:
+                v = r["best_single_val_test_mean"]
+                rows.append({**base, "router": f"best single (validation): {r['best_single_val']}", "mu": v,
+                             "vb": v / best if best else math.nan, "vb_val": 1.0})
+        for s in res["summary"]:
+            rows.append({"source": src, "pool": f"{diff}-{s['size']}", "group": "mean", "router": s["router"],
+                         "n_test": res["split"]["test"], **{k: _num(s[k]) for k in ("mu", "vb", "vb_val", "ep",
+                                                                                 "selection_entropy", "oracle")}})
+    df = pd.DataFrame(rows, columns=ROUTEREVAL_COLUMNS)
+    df["n_test"] = df["n_test"].fillna(0).astype(int)
+    group_order = {"mean": 0, "all_strong": 1, "all_weak": 2, "strong_to_weak": 3, "–": 4}
+    df["_g"] = df["group"].map(group_order)
+    df["_size"] = df["pool"].str.split("-").str[-1].astype(int)
+    df = df.sort_values(["source", "_size", "_g", "router"], kind="stable").drop(columns=["_g", "_size"])
+    notes.append("- mu: mean test score of the chosen models; vb = mu / best single model on test; vb_val = mu / the "
+                 "validation-chosen single model; ep: mean entropy (bits) of the router's distribution; "
+                 "selection_entropy: entropy of the share of queries per model; oracle = mean best score per query; "
+                 "group `mean` averages the three candidate groups (RouterEval).")
+    return df.reset_index(drop=True), notes
+
+
+def r2router_table(result_paths: Sequence[str | Path]) -> tuple[pd.DataFrame, list[str]]:
+    from routerlab.io import read_json
+
+    rows, notes = [], []
+    for path in result_paths:
+        res = read_json(path)
+        src = res["source"]
+        if not res["available"]:
+            rows.append({"source": src, "router": f"not run: {res['reason']}", "kind": "–"})
+            notes.append(f"- {src}: R2-Router not run: {res['reason']}")
+            continue
+        for r in res["rows"]:
+            rows.append({"source": src, "router": r["router"], "kind": r["kind"],
+                         "lambda": "–" if r.get("lam") is None else f"{r['lam']:g}",
+                         **{k: _num(r[k]) for k in ("accuracy", "cost_per_1k", "normalised_cost", "arena_score",
+                                                    "opt_sel", "opt_acc", "opt_cost")},
+                         "on_frontier": "yes" if r["on_frontier"] else ""})
+        line = f"- {src}: {res['n_test']} test queries; R2-Router cost term: {res['usage_reason']}"
+        if res.get("lambda_chosen"):
+            line += f"; λ* = {res['lambda_chosen']['lam']:g} (best arena score on validation)"
+        if "aiq_singles" in res:
+            line += (f"; AIQ over the single models' cost range [{res['aiq_range'][0]:.4g}, {res['aiq_range'][1]:.4g}] "
+                     f"$/1k: single models {res['aiq_singles']:.4f}, with routers {res['aiq_all']:.4f}")
+        notes.append(line)
+    notes.append("- accuracy and cost (USD per 1,000 queries) on the test split; arena score S = (1 + β)·A·C / "
+                 "(β·A + C), β = 0.1, C = normalised log cost clamped to [0.0044, 200] $/1k (RouterArena); "
+                 "opt_*: RouterArena optimality against the cheapest correct model; oracle = cheapest best model "
+                 "per query (an upper bound); on_frontier: on the upper convex hull of single models and routers.")
+    return pd.DataFrame(rows, columns=R2_COLUMNS), notes
+
+
+def write(df: pd.DataFrame, notes: Sequence[str], title: str, md: str | Path, csv: str | Path) -> None:
+    from routerlab.io import atomic_path, write_text
+    from routerlab.tables import to_markdown
+
+    view = df.copy()
+    if "cost_per_1k" in view:  # costs span orders of magnitude: significant digits, not 3 decimals
+        view["cost_per_1k"] = [("–" if math.isnan(c) else f"{c:.4g}") for c in view["cost_per_1k"].astype(float)]
+    write_text(md, to_markdown(view, title, notes))
+    with atomic_path(csv) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6g")
+
+
+def plot_accuracy_cost(result_paths: Sequence[str | Path], out_png: str | Path) -> None:
+    """Accuracy vs USD per 1,000 queries (log scale) per source, with the frontier."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from routerlab.io import atomic_path, read_json
+
+    results = [r for r in (read_json(p) for p in result_paths) if r["available"]]
+    n = max(1, len(results))
+    fig, axes = plt.subplots(1, n, figsize=(6 * n, 4.6), squeeze=False)
+    styles = {"single": dict(marker="o", c="tab:blue"), "reference": dict(marker="*", c="black", s=120),
+              "routereval": dict(marker="s", c="tab:green"), "r2router*": dict(marker="D", c="tab:red", s=70)}
+    for ax, res in zip(axes[0], results):
+        rows = res["rows"]
+        for r in rows:
+            if r["kind"] in styles:
+                ax.scatter(r["cost_per_1k"], r["accuracy"], zorder=3, **styles[r["kind"]])
+                ax.annotate(r["router"].split(" (")[0], (r["cost_per_1k"], r["accuracy"]), fontsize=6,
+                            xytext=(3, 3), textcoords="offset points")
+        sweep = sorted((r for r in rows if r["kind"] == "r2router"), key=lambda r: r["cost_per_1k"])
+        if sweep:
+            ax.plot([r["cost_per_1k"] for r in sweep], [r["accuracy"] for r in sweep], "-.", c="tab:red", lw=1,
+                    marker=".", label="R2-Router (λ sweep)")
+        hull = res["frontier"]
+        ax.plot(hull["cost"], hull["accuracy"], "--", c="grey", lw=1, label="frontier (convex hull)")
+        costs = [r["cost_per_1k"] for r in rows if r["cost_per_1k"] and r["cost_per_1k"] > 0]
+        if costs and min(costs) > 0 and max(costs) / min(costs) > 20:
+            ax.set_xscale("log")
+        ax.set(title=res["source"], xlabel="USD per 1,000 queries (test)", ylabel="accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    if not results:
+        axes[0][0].text(0.5, 0.5, "no source with costs", ha="center", va="center")
+    fig.tight_layout()
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)

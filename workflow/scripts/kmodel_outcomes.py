@@ -1,0 +1,22 @@
+"""Rule kmodel_outcomes: the long outcome table of one source (our pipeline or an imported file), split 80/10/10."""
+
+from pathlib import Path
+
+from routerlab.kmodel.outcomes import from_pipeline, read_source
+from routerlab.kmodel.pools import assign_split
+from routerlab.pipeline import setup_logging
+
+log = setup_logging(snakemake.log[0])
+spec = snakemake.params.spec
+if spec["format"] == "pipeline":
+    # Inputs come in models x datasets order (common.smk: kmodel_outcome_inputs).
+    pairs = [(m, d) for m in spec["models"] for d in spec["datasets"]]
+    out = from_pipeline(dict(zip(spec["datasets"], snakemake.input.data)), dict(zip(pairs, snakemake.input.scores)),
+                        dict(zip(pairs, snakemake.input.generations)), spec["prices"], on_missing=spec["on_missing"])
+else:
+    out = read_source(spec["format"], list(snakemake.input.files), on_missing=spec["on_missing"])
+out.queries = assign_split(out.queries, spec["split_seed"])
+out.meta["source"] = snakemake.wildcards.source
+log.info("%s: %d queries x %d models (%d rows); splits %s; %s", snakemake.wildcards.source, len(out.queries),
+         len(out.models), len(out.table), out.queries["split"].value_counts().to_dict(), out.meta)
+out.save(Path(snakemake.output.outcomes).parent)  # outcomes.parquet + queries.parquet
