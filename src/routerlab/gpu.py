@@ -4,11 +4,13 @@ Snakemake's ``--resources gpu=4`` limits how many GPU jobs run at once but never
 ``CUDA_VISIBLE_DEVICES``, so four jobs would all land on device 0. ``lease_gpus(n)`` takes a
 non-blocking ``flock`` on ``n`` slot files (one per device) and exports the devices; the
 kernel releases the locks when the process exits or is killed, so a dead job never leaks
-a GPU. Inside a SLURM allocation (or wherever ``CUDA_VISIBLE_DEVICES`` is already set by
-a scheduler) the given devices are used as they are.
+a GPU. Inside a SLURM job that SLURM gave GPUs (``SLURM_JOB_ID`` and ``CUDA_VISIBLE_DEVICES``
+set) those devices are used as they are.
 
-Devices come from ``ROUTERLAB_GPUS`` (e.g. "0,1,2,3"), else ``nvidia-smi -L``. Call it
-before anything initialises CUDA.
+Devices come from ``ROUTERLAB_GPUS`` (e.g. "0,1,2,3"), else a ``CUDA_VISIBLE_DEVICES`` the
+user set for the whole run, else ``nvidia-smi -L``. Slot files live in one folder per host,
+so nodes that share a file system never block each other's devices. Call it before
+anything initialises CUDA.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -24,10 +27,14 @@ from typing import Sequence
 DEFAULT_LOCK_DIR = Path(".snakemake") / "gpu-slots"
 
 
+def _split(ids: str) -> list[str]:
+    return [d.strip() for d in ids.split(",") if d.strip()]
+
+
 def available_devices() -> list[str]:
-    env = os.environ.get("ROUTERLAB_GPUS")
-    if env is not None:
-        return [d.strip() for d in env.split(",") if d.strip()]
+    for var in ("ROUTERLAB_GPUS", "CUDA_VISIBLE_DEVICES"):  # a user's CUDA_VISIBLE_DEVICES=2,3 limits the pool
+        if os.environ.get(var) is not None:
+            return _split(os.environ[var])
     if shutil.which("nvidia-smi"):
         out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False).stdout
         return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
@@ -62,12 +69,12 @@ def lease_gpus(n: int, lock_dir: str | os.PathLike = DEFAULT_LOCK_DIR, devices: 
             os.environ["CUDA_VISIBLE_DEVICES"] = ""
         return GpuLease([], [])
     if devices is None and os.environ.get("SLURM_JOB_ID") and os.environ.get("CUDA_VISIBLE_DEVICES"):
-        return GpuLease(os.environ["CUDA_VISIBLE_DEVICES"].split(","), [], scheduler=True)
+        return GpuLease(_split(os.environ["CUDA_VISIBLE_DEVICES"]), [], scheduler=True)
     devices = list(devices) if devices is not None else available_devices()
     if len(devices) < n:
         raise RuntimeError(f"job needs {n} GPU(s) but only {len(devices)} are known ({devices}); "
                            "set ROUTERLAB_GPUS=0,1,... or lower the rule's gpu resource")
-    lock_dir = Path(lock_dir)
+    lock_dir = Path(lock_dir) / socket.gethostname()
     lock_dir.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout_s
     while True:
