@@ -1,0 +1,20 @@
+"""Rule token_labels: per-token divergence labels and weak-model features from one teacher-forced pass."""
+
+from routerlab.gpu import lease_gpus
+from routerlab.io import read_table, read_table_meta
+from routerlab.pipeline import progress_logger, set_threads, setup_logging
+from routerlab.token_labels import run_labels, write_token_tables
+
+log = setup_logging(snakemake.log[0])
+# Before anything touches CUDA: this job's own devices (no-op on CPU).
+gpu_lease = lease_gpus(snakemake.resources.get("gpu", 0))
+set_threads(snakemake.threads)
+s = snakemake.params.settings
+rt = s["runtime"]
+tokens, arrays, meta = run_labels(read_table(snakemake.input.continuations),
+                                  read_table_meta(snakemake.input.continuations), snakemake.input.weak,
+                                  rt["model"], rt, rt["batching"]["token_budget"], rt["batching"]["max_batch_size"],
+                                  s["top_k"], s["meaningful"],
+                                  progress=progress_logger(f"token labels {snakemake.wildcards.dataset}"))
+log.info("%d tokens, divergence prevalence %.3f", len(tokens), tokens["label"].mean())
+write_token_tables(snakemake.output[0], tokens, arrays, meta)
