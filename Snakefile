@@ -15,9 +15,12 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/features.smk"
+include: "workflow/rules/uncertainty.smk"
 include: "workflow/rules/routers.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/token_router.smk"
+include: "workflow/rules/kmodel.smk"
 
 
 report: "workflow/report/workflow.rst"

@@ -21,8 +21,12 @@ def synthetic(n=300, layers=6, hidden=16, seed=0):
     })
     emb = rng.normal(size=(n, 8)).astype(np.float32)
     emb[:, 0] += 1.5 * (2 * y - 1)
+    # self-based inputs: 5 sampled answers agree more often when the weak model is right
+    clusters = [sorted(rng.integers(0, 1 if yi else 3, 5).tolist()) for yi in y]
+    samples = pd.DataFrame({"clusters": clusters, "mean_logprobs": [(-rng.random(5)).tolist() for _ in y]})
+    texts = [f"question {i}: {'easy' if yi else 'hard'} sum" for i, yi in enumerate(y)]
     data = RoutingData(ids=[f"q{i}" for i in range(n)], logits=logits, hidden_mean=h, hidden_last=h[:, :, ::-1].copy(),
-                       embeddings=emb)
+                       embeddings=emb, samples=samples, self_check=pd.DataFrame({"p_yes": p1}), texts=texts)
     return data, y
 
 
@@ -64,7 +68,8 @@ def test_dirichlet_expected_weights_and_uncertainty():
 @pytest.mark.parametrize("kind", sorted(REGISTRY))
 def test_save_load_round_trip(kind, tmp_path):
     data, y = synthetic(n=120)
-    params = {"epochs": 5} if kind == "dirichlet_probe" else {}
+    params = {"dirichlet_probe": {"epochs": 5},
+              "encoder_classifier": {"epochs": 1, "max_length": 16, "device": "cpu"}}.get(kind, {})
     r = make_router(kind, **params).fit(data, y)
     r.save(tmp_path / "r.joblib")
     again = Router.load(tmp_path / "r.joblib")

@@ -5,82 +5,28 @@ recomputed from the predictions, no-op re-run, selective re-runs, config errors,
 """
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import SNAKEMAKE, copy_project, job_counts, smk
 from sklearn.metrics import roc_auc_score
 
 from routerlab.metrics import performance_curve
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-
-
-def copy_project(dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "config", "workflow", "profiles", "envs", ".test"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
-    return dest
-
-
-def smk(workdir: Path, *args: str, check: bool = True, timeout: int = 1800) -> subprocess.CompletedProcess:
-    if "--configfile" in args:  # test configs are complete: they replace config/config.yaml, not extend it
-        args = (*args, "--replace-workflow-config")
-    proc = subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, capture_output=True, text=True,
-                          timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    return proc
-
-
-def job_counts(output: str) -> dict[str, int]:
-    counts, on = {}, False
-    for line in output.splitlines():
-        if line.startswith("job ") and "count" in line:
-            on = True
-            continue
-        if on:
-            parts = line.split()
-            if len(parts) == 2 and parts[1].isdigit():
-                counts[parts[0]] = int(parts[1])
-            elif counts:
-                break
-    return counts
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """Start the run, SIGKILL it once the first scores exist, record finished outputs, resume."""
-    wd = copy_project(tmp_path_factory.mktemp("wf"))
-    cmd = [*SNAKEMAKE, "--cores", "2", "--configfile", ".test/config.yaml", "--replace-workflow-config"]
-    first = subprocess.Popen(cmd, cwd=wd, stdout=subprocess.DEVNULL, stderr=open(wd / "first.log", "w"),
-                             start_new_session=True)
-    deadline = time.time() + 1500
-    while not list((wd / "results" / "scores").rglob("*.parquet")):
-        assert first.poll() is None, (wd / "first.log").read_text()[-3000:]
-        assert time.time() < deadline, "no score table after 25 min"
-        time.sleep(1)
-    time.sleep(2)
-    os.killpg(first.pid, signal.SIGKILL)  # the whole job tree, as a crash or a preempted node would
-    first.wait()
-    finished = {p: p.stat().st_mtime_ns for p in (wd / "results").rglob("*.parquet")
-                if not {"benchmarks", "generations", "feature_shards"} & set(p.parts)}  # temp() shards go
-    assert finished, "nothing had finished before the kill"
-    # A SIGKILLed snakemake leaves its lock behind; a user unlocks, then re-runs.
-    smk(wd, "--unlock", "--configfile", ".test/config.yaml")
-    resumed = smk(wd, "--configfile", ".test/config.yaml")
-    return wd, finished, resumed
+def run(tiny_workflow_run):
+    """The tiny run, killed part-way and resumed (tests/conftest.py; shared with test_slurm.py)."""
+    return tiny_workflow_run
 
 
 def test_resume_after_kill_redoes_no_finished_job(run):
@@ -161,6 +107,29 @@ def test_plots_are_pngs_with_content(run, name):
     wd, _, _ = run
     data = (wd / f"results/plots/{name}.png").read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
+def test_kmodel_tables_match_score_tables(run):
+    """K-model tables of the tiny run, recomputed from the score tables: oracle >= every single model."""
+    wd, _, _ = run
+    queries = pd.read_parquet(wd / "results/kmodel/pipeline/queries.parquet")
+    test_ids = queries.loc[queries.split == "test", "query_id"].tolist()
+    models = ["qwen-coder-0.5b", "smollm2-135m"]  # the .test pool, in the tables' (sorted) order
+    Y = np.column_stack([
+        pd.concat([pd.read_parquet(wd / f"results/scores/{m}/{d}.parquet") for d in ("arithmetic", "choice")])
+        .groupby("id").score.first().reindex(test_ids).to_numpy() for m in models])
+    easy = pd.read_csv(wd / "results/tables/routereval_easy.csv")
+    pool = easy[(easy.pool == "easy-2") & (easy.group == "all_strong")]
+    oracle = pool[pool.router == "oracle"].iloc[0]
+    assert oracle.mu == pytest.approx(Y.max(axis=1).mean()) and oracle.mu >= Y.mean(axis=0).max()
+    assert pool[pool.router.str.startswith("best single (test)")].mu.iloc[0] == pytest.approx(Y.mean(axis=0).max())
+    assert (pool.mu <= oracle.mu + 1e-9).all()
+    assert easy[easy.pool == "easy-3"].router.iloc[0].startswith("skipped: it needs 3 candidate models")
+    r2 = pd.read_csv(wd / "results/tables/r2router.csv")
+    for j, m in enumerate(models):
+        assert r2.loc[r2.router == m, "accuracy"].iloc[0] == pytest.approx(Y[:, j].mean())
+    assert r2.loc[r2.router == "oracle", "accuracy"].iloc[0] >= r2.loc[r2.kind == "single", "accuracy"].max()
+    assert (wd / "results/plots/kmodel_accuracy_cost.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_second_run_does_nothing(run):

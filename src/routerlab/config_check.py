@@ -47,6 +47,10 @@ def check_config(config: dict[str, Any]) -> None:
         for d in judge.get("datasets", []):
             if d not in datasets:
                 raise ConfigError(f"judge.datasets: dataset {d!r} is not a key of datasets ({sorted(datasets)})")
+    equivalence = config.get("uncertainty", {}).get("equivalence", {})
+    if equivalence.get("method") == "nli" and not equivalence.get("nli_model"):
+        raise ConfigError("uncertainty.equivalence.method = 'nli' needs uncertainty.equivalence.nli_model (a hub id "
+                          "such as microsoft/deberta-large-mnli, or a local directory); offline, use 'embedding'")
     splits = config.get("splits", {})
     total = sum(splits.values())
     if splits and abs(total - 1.0) > 1e-6:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from routerlab.batching import token_budget_batches
@@ -26,6 +27,7 @@ class SamplingParams:
     top_p: float = 1.0
     n: int = 1  # samples per prompt (self-based routers need several)
     seed: int = 0
+    logprobs: bool = False  # also record each response's mean token log-probability (untempered)
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any] | None) -> "SamplingParams":
@@ -78,15 +80,30 @@ class TransformersBackend:
 
     def generate(self, conversations: Sequence[list[dict]], params: SamplingParams,
                  progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+        texts = self.render(conversations)
+        # The chat template already contains the special tokens.
+        encoded = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        results = []
+        for r in self.generate_ids(encoded, params, progress=progress):
+            kept = r.pop("token_ids")[: r["response_tokens"]]  # the stop token is not part of the text
+            r.pop("prompt_ids")
+            results.append({"index": r.pop("index"), "sample": r.pop("sample"),
+                            "response": self.tokenizer.decode(kept, skip_special_tokens=True).strip(), **r})
+        return results
+
+    def generate_ids(self, encoded: Sequence[list[int]], params: SamplingParams,
+                     progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+        """Generate from token ids; records carry ``prompt_ids`` and ``token_ids`` (through the stop token).
+
+        Callers that need exact token ids (the token-level router compares ids, and
+        re-tokenising decoded text does not always give them back) use this directly.
+        """
         import torch
 
-        texts = self.render(conversations)
         tok = self.tokenizer
-        # The chat template already contains the special tokens.
-        encoded = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
         batches = token_budget_batches([len(e) for e in encoded], self.token_budget,
                                        self.max_batch_size, extra_tokens=params.max_new_tokens)
-        results: list[dict[str, Any] | None] = [None] * (len(texts) * params.n)
+        results: list[dict[str, Any] | None] = [None] * (len(encoded) * params.n)
         done = 0
         for batch in batches:
             ids = [encoded[i] for i in batch]
@@ -98,16 +115,33 @@ class TransformersBackend:
                 attention[row, width - len(x):] = 1
             gen_kwargs: dict[str, Any] = dict(max_new_tokens=params.max_new_tokens, pad_token_id=tok.pad_token_id,
                                               eos_token_id=self.stop_ids, num_return_sequences=params.n)
+            if params.logprobs:
+                gen_kwargs.update(output_logits=True, return_dict_in_generate=True)
             if params.temperature > 0:
                 torch.manual_seed(params.seed)
                 gen_kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
             else:
                 gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
             start = time.perf_counter()
+            input_ids, attention = input_ids.to(self.device), attention.to(self.device)
             with torch.inference_mode():
-                out = self.model.generate(input_ids=input_ids.to(self.device),
-                                          attention_mask=attention.to(self.device), **gen_kwargs)
+                if params.n > 1 and width > 1:
+                    # generate() would run each prompt n times; prefill it once and share its cache
+                    # among the n samples (same tokens for the same seed, a fraction of the cost).
+                    gen_kwargs.update(num_return_sequences=1,
+                                      past_key_values=self._shared_prompt_cache(input_ids, attention, params.n))
+                    input_ids = input_ids.repeat_interleave(params.n, dim=0)
+                    attention = attention.repeat_interleave(params.n, dim=0)
+                out = self.model.generate(input_ids=input_ids, attention_mask=attention, **gen_kwargs)
             elapsed = time.perf_counter() - start
+            token_logprobs = None
+            if params.logprobs:
+                # Raw logits (before temperature / top-p): the model's own probability of each token.
+                sequences = out.sequences
+                token_logprobs = torch.stack(
+                    [torch.log_softmax(step.float(), dim=-1).gather(-1, sequences[:, width + k, None]).squeeze(-1)
+                     for k, step in enumerate(out.logits)], dim=1).cpu()
+                out = sequences
             new = out[:, width:].cpu()
             for j, seq in enumerate(new.tolist()):
                 src = batch[j // params.n]
@@ -117,17 +151,31 @@ class TransformersBackend:
                 results[src * params.n + sample] = {
                     "index": src,
                     "sample": sample,
-                    "response": tok.decode(kept, skip_special_tokens=True).strip(),
+                    "prompt_ids": list(encoded[src]),
+                    "token_ids": seq if stop_at is None else seq[:stop_at + 1],
                     "prompt_tokens": len(encoded[src]),
                     "response_tokens": len(kept),
                     "finish_reason": "length" if stop_at is None else "stop",
                     # Requests in one batch finish together: each sees the batch's wall time.
                     "latency_s": elapsed,
                 }
+                if token_logprobs is not None:  # over the response and its stop token
+                    scored = len(kept) + (stop_at is not None)
+                    results[src * params.n + sample]["mean_logprob"] = float(token_logprobs[j, :scored].mean())
             done += len(batch)
             if progress:
-                progress(done, len(texts))
+                progress(done, len(encoded))
         return [r for r in results if r is not None]
+
+    def _shared_prompt_cache(self, input_ids, attention, n: int):
+        """KV cache of all prompt tokens but the last (generate() feeds that one), repeated n times."""
+        # Positions as generate() derives them under left padding.
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        out = self.model(input_ids=input_ids[:, :-1], attention_mask=attention[:, :-1],
+                         position_ids=positions[:, :-1], use_cache=True, logits_to_keep=1)
+        cache = out.past_key_values
+        cache.batch_repeat_interleave(n)
+        return cache
 
 
 class VLLMBackend:
@@ -153,8 +201,9 @@ class VLLMBackend:
                  progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
         from vllm import SamplingParams as VSP
 
+        # logprobs=0: only the sampled tokens' log-probabilities (their sum is cumulative_logprob).
         sp = VSP(n=params.n, temperature=params.temperature, top_p=params.top_p,
-                 max_tokens=params.max_new_tokens, seed=params.seed)
+                 max_tokens=params.max_new_tokens, seed=params.seed, logprobs=0 if params.logprobs else None)
         start = time.perf_counter()
         outs = self.llm.chat(list(conversations), sp, use_tqdm=True)
         elapsed = time.perf_counter() - start
@@ -164,6 +213,8 @@ class VLLMBackend:
                 records.append({"index": i, "sample": s, "response": c.text.strip(),
                                 "prompt_tokens": len(o.prompt_token_ids), "response_tokens": len(c.token_ids),
                                 "finish_reason": c.finish_reason or "", "latency_s": elapsed})
+                if params.logprobs and c.cumulative_logprob is not None:
+                    records[-1]["mean_logprob"] = c.cumulative_logprob / max(len(c.token_ids), 1)
         if progress:
             progress(len(outs), len(outs))
         return records
@@ -180,6 +231,19 @@ def make_backend(backend: str, model_dir: str, options: dict[str, Any] | None = 
 
         return OpenAIBackend(**options)
     raise ValueError(f"backend {backend!r}: expected one of {BACKENDS}")
+
+
+def backend_from_runtime(runtime: dict[str, Any], model_dir: str):
+    """The backend for a model's config runtime slice (backend, dtype, device, options)."""
+    options = dict(runtime.get("options", {}))
+    if runtime["backend"] != "openai":
+        options.update(dtype=runtime.get("dtype", "auto"))
+    if runtime["backend"] == "transformers":
+        options.update(device=runtime.get("device", "auto"))
+    return make_backend(runtime["backend"], model_dir, options)
+
+
+GENERATION_ORDER = ["id", "sample"]  # row order of every generations table, sharded or not
 
 
 def generate_frame(rows: Iterable[dict[str, Any]], backend, params: SamplingParams, *, style: str = "direct",
@@ -203,4 +267,11 @@ def generate_frame(rows: Iterable[dict[str, Any]], backend, params: SamplingPara
         df["cost_usd"] = (df["prompt_tokens"] * price["input"] + df["response_tokens"] * price["output"]) / 1e6
     else:
         df["cost_usd"] = float("nan")
-    return df.sort_values(["id", "sample"], kind="stable").reset_index(drop=True)
+    return df.sort_values(GENERATION_ORDER, kind="stable").reset_index(drop=True)
+
+
+def gather_generations(paths: Sequence[str | Path]):
+    """Shard tables in one table, in the row order an unsharded ``generate_frame`` gives."""
+    from routerlab.pipeline import gather_tables
+
+    return gather_tables(paths).sort_values(GENERATION_ORDER, kind="stable").reset_index(drop=True)

