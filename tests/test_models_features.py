@@ -48,6 +48,20 @@ def test_generation_batched_matches_one_by_one(tiny_model_dir):
     assert batched["response"].tolist() == single["response"].tolist()
 
 
+def test_direct_style_continues_the_answer_opening(tiny_model_dir):
+    """The assistant turn is opened with "Answer:" and the model continues it (not a new turn)."""
+    backend = TransformersBackend(str(tiny_model_dir), dtype="float32")
+    math_text, = backend.render([build_messages(ROWS[1])])
+    assert math_text.endswith("<|im_start|>assistant\nAnswer:"), math_text[-60:]
+    # Code and cot prompts get no opening: the turn starts empty, as the template writes it.
+    code = {"id": "f", "task": "code", "prompt": "def f():", "choices": []}
+    assert backend.render([build_messages(code)])[0].endswith("<|im_start|>assistant\n")
+    assert backend.render([build_messages(ROWS[1], "cot")])[0].endswith("<|im_start|>assistant\n")
+    out = generate_frame(ROWS[:2], backend, SamplingParams(max_new_tokens=6))
+    # The opening is not repeated in the stored response, and the answer is not a restart of the turn.
+    assert not any(r.startswith("Answer") or "<|im_start|>" in r for r in out["response"]), out["response"].tolist()
+
+
 def test_sampling_gives_n_samples_reproducibly(tiny_model_dir):
     backend = TransformersBackend(str(tiny_model_dir), dtype="float32")
     params = SamplingParams(max_new_tokens=6, temperature=1.0, n=3, seed=7)

@@ -32,3 +32,20 @@ def token_budget_batches(
     if current:
         batches.append(current)
     return batches
+
+
+def left_pad(sequences: Sequence[Sequence[int]], pad_id: int):
+    """Token-id lists as (ids, attention mask) tensors, left-padded to the longest.
+
+    Left padding puts every row's last token in the last column, so position -1 is each
+    prompt's last token and generation appends after it.
+    """
+    import torch
+
+    width = max(len(x) for x in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, x in enumerate(sequences):
+        ids[row, width - len(x):] = torch.tensor(list(x), dtype=torch.long)
+        mask[row, width - len(x):] = 1
+    return ids, mask

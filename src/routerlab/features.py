@@ -16,14 +16,13 @@ top-k logits per query) and ``index.parquet`` (row order = dataset order of ids)
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from routerlab.batching import token_budget_batches
+from routerlab.batching import left_pad, token_budget_batches
 
 log = logging.getLogger(__name__)
 
@@ -86,15 +85,9 @@ class FeatureExtractor:
         last = np.zeros((n, n_states, hidden), dtype=np.float16)
         stats = np.zeros((n, len(LOGIT_STATS) + 2 * TOP_K), dtype=np.float32)
         batches = token_budget_batches([len(e) for e in encoded], self.token_budget, self.max_batch_size)
-        pad = self.tokenizer.pad_token_id
         done = 0
         for batch in batches:
-            width = max(len(encoded[i]) for i in batch)
-            ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, i in enumerate(batch):  # left padding: position -1 is every row's last token
-                ids[row, width - len(encoded[i]):] = torch.tensor(encoded[i])
-                mask[row, width - len(encoded[i]):] = 1
+            ids, mask = left_pad([encoded[i] for i in batch], self.tokenizer.pad_token_id)
             ids, mask = ids.to(self.device), mask.to(self.device)
             with torch.inference_mode():
                 out = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=True,

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from routerlab.batching import token_budget_batches
+from routerlab.batching import left_pad, token_budget_batches
 
 log = logging.getLogger(__name__)
 
@@ -107,12 +107,8 @@ class TransformersBackend:
         done = 0
         for batch in batches:
             ids = [encoded[i] for i in batch]
-            width = max(len(x) for x in ids)
-            input_ids = torch.full((len(ids), width), tok.pad_token_id, dtype=torch.long)
-            attention = torch.zeros((len(ids), width), dtype=torch.long)
-            for row, x in enumerate(ids):  # left padding
-                input_ids[row, width - len(x):] = torch.tensor(x)
-                attention[row, width - len(x):] = 1
+            input_ids, attention = left_pad(ids, tok.pad_token_id)
+            width = input_ids.shape[1]
             gen_kwargs: dict[str, Any] = dict(max_new_tokens=params.max_new_tokens, pad_token_id=tok.pad_token_id,
                                               eos_token_id=self.stop_ids, num_return_sequences=params.n)
             if params.logprobs:
@@ -204,8 +200,14 @@ class VLLMBackend:
         # logprobs=0: only the sampled tokens' log-probabilities (their sum is cumulative_logprob).
         sp = VSP(n=params.n, temperature=params.temperature, top_p=params.top_p,
                  max_tokens=params.max_new_tokens, seed=params.seed, logprobs=0 if params.logprobs else None)
+        from routerlab.prompts import chat_text
+
+        # Rendered here, as the transformers backend does, so an assistant opening (the style's
+        # answer prefix) is continued rather than closed.
+        tokenizer = self.llm.get_tokenizer()
+        prompts = [chat_text(tokenizer, c) for c in conversations]
         start = time.perf_counter()
-        outs = self.llm.chat(list(conversations), sp, use_tqdm=True)
+        outs = self.llm.generate(prompts, sp, use_tqdm=True)
         elapsed = time.perf_counter() - start
         records = []
         for i, o in enumerate(outs):

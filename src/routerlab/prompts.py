@@ -30,6 +30,16 @@ STYLES: dict[str, dict[str, str]] = {
     },
 }
 
+# The assistant turn starts with this text, and the model continues it. Small instruct models
+# asked for "only the final answer" still open with "To determine ..." about half the time
+# (cut by the few new tokens a direct answer gets, then scored wrong for the format, not the
+# answer); starting their turn at "Answer:" (the evaluation-harness convention) makes them
+# answer. Measured on the default (0.5B, 40 arithmetic / 32 choice): accuracy 0.05 -> 0.30 and
+# 0.25 -> 0.34. Features are taken on the same text, so the last position is the answer's.
+ANSWER_PREFIXES: dict[str, dict[str, str]] = {
+    "direct": {"math": "Answer:", "mc": "Answer:", "qa": "Answer:"},
+}
+
 
 def format_options(choices: Sequence[str]) -> str:
     return "\n".join(f"{string.ascii_uppercase[i]}. {c}" for i, c in enumerate(choices))
@@ -48,15 +58,33 @@ def user_message(row: dict[str, Any], style: str = "direct") -> str:
     return template.format(prompt=row["prompt"], options=format_options(choices))
 
 
-def build_messages(row: dict[str, Any], style: str = "direct", system: str | None = SYSTEM_PROMPT) -> list[dict]:
+def answer_prefix(row: dict[str, Any], style: str = "direct") -> str:
+    """The text the assistant turn starts with for this row ("" for none)."""
+    return ANSWER_PREFIXES.get(style, {}).get(row["task"], "")
+
+
+def build_messages(row: dict[str, Any], style: str = "direct", system: str | None = SYSTEM_PROMPT,
+                   prefill: bool = True) -> list[dict]:
+    """System, user and (``prefill`` and the style has one) the assistant turn's opening."""
     messages = [{"role": "system", "content": system}] if system else []
     messages.append({"role": "user", "content": user_message(row, style)})
+    prefix = answer_prefix(row, style) if prefill else ""
+    if prefix:
+        messages.append({"role": "assistant", "content": prefix})
     return messages
 
 
 def chat_text(tokenizer, messages: list[dict]) -> str:
-    """Render messages with the tokenizer's own chat template (generation prompt appended)."""
+    """Render messages with the tokenizer's own chat template.
+
+    A final assistant message is an opening the model continues (no end-of-turn after it);
+    otherwise the generation prompt is appended.
+    """
+    continues = messages[-1]["role"] == "assistant"
     if getattr(tokenizer, "chat_template", None):
+        if continues:
+            return tokenizer.apply_chat_template(messages, tokenize=False, continue_final_message=True)
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     # Base models without a template: plain concatenation, the common fallback.
-    return "\n\n".join(m["content"] for m in messages) + "\n\n"
+    text = "\n\n".join(m["content"] for m in messages)
+    return text if continues else text + "\n\n"

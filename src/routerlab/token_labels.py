@@ -37,7 +37,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from routerlab.batching import token_budget_batches
+from routerlab.batching import left_pad, token_budget_batches
 
 log = logging.getLogger(__name__)
 
@@ -148,13 +148,10 @@ class TokenFeatureExtractor:
         done = 0
         for b in batches:
             batch = [todo[j] for j in b]
-            width = max(len(seqs[i]) for i in batch)
-            ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            ids, mask = left_pad([seqs[i] for i in batch], pad)
+            width = ids.shape[1]
             rows, cols, targets = [], [], []
             for r, i in enumerate(batch):  # left padding: every row ends in the last column
-                ids[r, width - len(seqs[i]):] = torch.tensor(seqs[i])
-                mask[r, width - len(seqs[i]):] = 1
                 # position t of the continuation is predicted from column (width - c - 1 + t)
                 rows += [r] * conts[i]
                 cols += range(width - conts[i] - 1, width - 1)

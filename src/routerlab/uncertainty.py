@@ -265,9 +265,11 @@ def answer_token_ids(tokenizer, words: Sequence[str]) -> list[int]:
 
 def self_check_conversation(row: dict[str, Any], response: str, prompt: str, style: str = "direct") -> list[dict]:
     """The prompt the model answered, its answer as the assistant turn, then the follow-up question."""
-    from routerlab.prompts import build_messages
+    from routerlab.prompts import answer_prefix, build_messages
 
-    return [*build_messages(row, style), {"role": "assistant", "content": str(response)},
+    # The stored response is what followed the style's opening; the turn holds both.
+    answered = f"{answer_prefix(row, style)} {response}".strip()
+    return [*build_messages(row, style, prefill=False), {"role": "assistant", "content": answered},
             {"role": "user", "content": prompt}]
 
 
@@ -292,7 +294,7 @@ class SelfChecker:
         """Per conversation: p_yes = P(Yes) / (P(Yes) + P(No)), and the raw masses."""
         import torch
 
-        from routerlab.batching import token_budget_batches
+        from routerlab.batching import left_pad, token_budget_batches
         from routerlab.prompts import chat_text
 
         tok = self.tokenizer
@@ -302,12 +304,7 @@ class SelfChecker:
         masses = np.zeros((len(encoded), 2), dtype=np.float64)
         done = 0
         for batch in token_budget_batches([len(e) for e in encoded], self.token_budget, self.max_batch_size):
-            width = max(len(encoded[i]) for i in batch)
-            ids = torch.full((len(batch), width), tok.pad_token_id, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, i in enumerate(batch):  # left padding: position -1 is every row's last token
-                ids[row, width - len(encoded[i]):] = torch.tensor(encoded[i])
-                mask[row, width - len(encoded[i]):] = 1
+            ids, mask = left_pad([encoded[i] for i in batch], tok.pad_token_id)
             with torch.inference_mode():
                 logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
                                     use_cache=False, logits_to_keep=1).logits[:, -1, :]

@@ -164,8 +164,11 @@ def gen_arithmetic(name: str, n: int, seed: int) -> list[dict]:
     """Word problems with 1–3 operations and integer answers; levels 0/1/2/3 in turn.
 
     Level 0: one addition or subtraction; level 1: two; level 2: one multiplication; level 3: three operations
-    with multiplication and exact division. A 0.5B model answering directly gets the easy
-    ones, a 1.5B model more of the harder ones.
+    with multiplication and exact division. Answering directly (no chain of thought), the
+    packaged 0.5B and 1.5B Qwen coders both get most level-0 problems and few of the rest
+    (measured: 85 % / 80 % at level 0, <= 10 % above), so the weak model's correctness is
+    predictable from the problem while the strong model is no better here; the
+    multiple-choice set is where the 1.5B is clearly stronger.
     """
     rows = []
     for i in range(n):
