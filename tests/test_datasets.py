@@ -1,7 +1,6 @@
 """Dataset layer: every format reader on the real dev files, builtin generators, splits, errors."""
 
 import collections
-import gzip
 import http.server
 import json
 import re
@@ -9,7 +8,6 @@ import shutil
 import sys
 import threading
 import types
-from pathlib import Path
 
 import pandas as pd
 import pytest

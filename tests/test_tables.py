@@ -1,6 +1,5 @@
 """Paper tables from per-run metric files: seed aggregation, domains, operating points, calibration."""
 
-import json
 import math
 
 import numpy as np

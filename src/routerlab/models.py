@@ -199,7 +199,6 @@ def materialise(spec: dict[str, Any], out_dir: str | os.PathLike, dtype: str = "
         # Hub ids and HF directories load directly; nothing to copy.
         record["load_from"] = spec.get("id") or str(spec["path"])
     else:
-        import torch
 
         torch_dtype = resolve_dtype(dtype, "cpu")
         record["load_from"] = str(dequantised_copy(gguf, torch_dtype))
@@ -275,7 +274,6 @@ def load_from(model_dir: str | os.PathLike) -> str:
 
 def load_causal_lm(model_dir: str | os.PathLike, device: str = "auto", dtype: str = "auto"):
     """Load (tokenizer, model) from a materialised model directory, ready for batched use."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     target = load_from(model_dir)

@@ -31,7 +31,7 @@ def cache_dir() -> Path:
 
 def local_example(name: str, spec: Mapping[str, Any], fmt: str | None) -> str:
     hint = spec.get("local_hint")
-    lines = [f"  datasets:", f"    {name}:"]
+    lines = ["  datasets:", f"    {name}:"]
     if spec.get("catalog"):
         lines.append(f"      catalog: {spec['catalog']}")
     lines += ["      source: local", "      path: /path/to/your/copy" + (f"   # {hint}" if hint else ""),
