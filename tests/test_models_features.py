@@ -108,3 +108,22 @@ def test_materialised_model_points_at_the_cached_copy(tiny_model_dir):
     target = Path(load_from(tiny_model_dir))
     assert target.name.startswith("SmolLM2-135M-Instruct.Q4_1-b179c9523d0e6a0f-")  # file stem + sha256 prefix
     assert (target / "config.json").exists() and list(target.glob("*.safetensors"))
+
+
+def test_feature_benchmark_random_weights_runs_on_cpu():
+    """The GPU benchmark's path (random-weight model from a config, synthetic prompts), tiny on CPU."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_features.py"
+    out = subprocess.run([sys.executable, str(bench), "--random-config", "tiny", "--n", "12", "--repeats", "1",
+                          "--threads", "1", "--peak-tflops", "1"], capture_output=True, text=True, timeout=300,
+                         check=True).stdout
+    tokens = int(re.search(r"prompt_tokens=(\d+)", out).group(1))
+    assert 12 * 16 <= tokens <= 12 * 1024
+    rates = re.findall(r"(engineered|naive loop): [\d.]+ s\s+[\d,]+ tok/s\s+([\d.]+) useful TFLOP/s = ([\d.]+)% of 1", out)
+    assert [r[0] for r in rates] == ["engineered", "naive loop"], out
+    # Batched, left-padded extraction equals the one-prompt loop (fp16 storage).
+    assert float(re.search(r"state diff\| = ([\d.e+-]+)\)", out).group(1)) < 1e-2, out

@@ -61,8 +61,20 @@ class FeatureExtractor:
                  token_budget: int = 8192, max_batch_size: int = 32):
         from routerlab.models import load_causal_lm
 
-        self.tokenizer, self.model = load_causal_lm(model_dir, device=device, dtype=dtype)
-        self.device = self.model.device
+        tokenizer, model = load_causal_lm(model_dir, device=device, dtype=dtype)
+        self._attach(tokenizer, model, tokenizer.pad_token_id, token_budget, max_batch_size)
+
+    @classmethod
+    def from_model(cls, model, pad_token_id: int, tokenizer=None, token_budget: int = 8192,
+                   max_batch_size: int = 32) -> "FeatureExtractor":
+        """Wrap a loaded model (benchmarks build one from a config with random weights)."""
+        self = cls.__new__(cls)
+        self._attach(tokenizer, model, pad_token_id, token_budget, max_batch_size)
+        return self
+
+    def _attach(self, tokenizer, model, pad_token_id: int, token_budget: int, max_batch_size: int) -> None:
+        self.tokenizer, self.model, self.pad_token_id = tokenizer, model, pad_token_id
+        self.device = model.device
         self.token_budget = token_budget
         self.max_batch_size = max_batch_size
 
@@ -74,9 +86,13 @@ class FeatureExtractor:
 
     def extract(self, conversations: Sequence[list[dict]],
                 progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
+        return self.extract_ids(self.encode(conversations), progress)
+
+    def extract_ids(self, encoded: Sequence[Sequence[int]],
+                    progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
+        """Features of already-tokenised prompts (the chat template applied)."""
         import torch
 
-        encoded = self.encode(conversations)
         n = len(encoded)
         cfg = self.model.config
         n_states = cfg.num_hidden_layers + 1
@@ -87,7 +103,7 @@ class FeatureExtractor:
         batches = token_budget_batches([len(e) for e in encoded], self.token_budget, self.max_batch_size)
         done = 0
         for batch in batches:
-            ids, mask = left_pad([encoded[i] for i in batch], self.tokenizer.pad_token_id)
+            ids, mask = left_pad([encoded[i] for i in batch], self.pad_token_id)
             ids, mask = ids.to(self.device), mask.to(self.device)
             with torch.inference_mode():
                 out = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=True,
@@ -117,9 +133,11 @@ class FeatureExtractor:
         Kept for the benchmark (benchmarks/bench_features.py) and as a correctness
         reference for the batched path.
         """
+        return self.extract_naive_ids(self.encode(conversations))
+
+    def extract_naive_ids(self, encoded: Sequence[Sequence[int]]) -> dict[str, np.ndarray]:
         import torch
 
-        encoded = self.encode(conversations)
         means, lasts, stats = [], [], []
         for e in encoded:
             ids = torch.tensor([e], device=self.device)
