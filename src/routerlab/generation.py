@@ -180,7 +180,8 @@ class VLLMBackend:
     name = "vllm"
 
     def __init__(self, model_dir: str, tensor_parallel_size: int = 1, dtype: str = "auto",
-                 gpu_memory_utilization: float = 0.9, max_model_len: int | None = None):
+                 gpu_memory_utilization: float = 0.9, max_model_len: int | None = None, **engine_options: Any):
+        """``engine_options`` go to ``vllm.LLM`` as they are (enforce_eager, kv_cache_memory_bytes, ...)."""
         try:
             from vllm import LLM
         except ImportError as e:
@@ -191,21 +192,22 @@ class VLLMBackend:
                       gpu_memory_utilization=gpu_memory_utilization)
         if max_model_len:
             kwargs["max_model_len"] = max_model_len
-        self.llm = LLM(**kwargs)
+        self.llm = LLM(**kwargs, **engine_options)
 
     def generate(self, conversations: Sequence[list[dict]], params: SamplingParams,
                  progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
         from vllm import SamplingParams as VSP
 
+        from routerlab.prompts import chat_text
+
         # logprobs=0: only the sampled tokens' log-probabilities (their sum is cumulative_logprob).
         sp = VSP(n=params.n, temperature=params.temperature, top_p=params.top_p,
                  max_tokens=params.max_new_tokens, seed=params.seed, logprobs=0 if params.logprobs else None)
-        from routerlab.prompts import chat_text
-
-        # Rendered here, as the transformers backend does, so an assistant opening (the style's
-        # answer prefix) is continued rather than closed.
+        # Rendered and tokenised here exactly as the transformers backend does (the template holds
+        # the special tokens, so none are added; an assistant opening is continued, not closed).
         tokenizer = self.llm.get_tokenizer()
-        prompts = [chat_text(tokenizer, c) for c in conversations]
+        prompts = [{"prompt_token_ids": tokenizer(chat_text(tokenizer, c), add_special_tokens=False)["input_ids"]}
+                   for c in conversations]
         start = time.perf_counter()
         outs = self.llm.generate(prompts, sp, use_tqdm=True)
         elapsed = time.perf_counter() - start

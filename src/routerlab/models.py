@@ -199,7 +199,6 @@ def materialise(spec: dict[str, Any], out_dir: str | os.PathLike, dtype: str = "
         # Hub ids and HF directories load directly; nothing to copy.
         record["load_from"] = spec.get("id") or str(spec["path"])
     else:
-
         torch_dtype = resolve_dtype(dtype, "cpu")
         record["load_from"] = str(dequantised_copy(gguf, torch_dtype))
         record["gguf"] = str(gguf)
