@@ -50,8 +50,8 @@ def real_run(shared_data, tmp_path_factory):
     backend = TransformersBackend(str(model_dir), dtype="float32")
     gens = generate_frame(records(data), backend, SamplingParams(max_new_tokens=12))
     del backend
-    scored = gens.merge(score_frame(data, gens), on=["id", "sample"])
-    labels = labels_frame(data, scored, scored)  # label = weak correctness (math); the strong side is unused
+    scores = score_frame(data, gens)
+    labels = labels_frame(data, scores, scores)  # label = weak correctness (math); the strong side is unused
     write_table(tmp / "big_math.parquet", labels)
     extractor = FeatureExtractor(str(model_dir), dtype="float32")
     arrays = extractor.extract([build_messages(r) for r in records(data)])

