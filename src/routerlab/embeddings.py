@@ -25,13 +25,11 @@ def embed_texts(texts: list[str], spec: dict[str, Any], batch_size: int = 64) ->
 
 
 def embed_dataset(data: pd.DataFrame, spec: dict[str, Any], out_dir: str | Path) -> None:
-    from routerlab.io import atomic_path, write_json, write_table
+    from routerlab.io import write_array, write_json, write_table
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     emb = embed_texts(data["prompt"].astype(str).tolist(), spec)
-    with atomic_path(out_dir / "embeddings.npy") as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, emb)
+    write_array(out_dir / "embeddings.npy", emb)
     write_table(out_dir / "index.parquet", data[["id"]].astype(str))
     write_json(out_dir / "meta.json", {"version": EMBEDDINGS_VERSION, "embedder": spec, "shape": list(emb.shape)})

@@ -164,14 +164,12 @@ def stats_frame(ids: Sequence[str], arrays: dict[str, np.ndarray]) -> pd.DataFra
 def write_features(out_dir: str | Path, ids: Sequence[str], arrays: dict[str, np.ndarray],
                    meta: dict[str, Any]) -> None:
     """Write one feature directory; each file atomically, ``meta.json`` last (the completion mark)."""
-    from routerlab.io import atomic_path, write_json, write_table
+    from routerlab.io import write_array, write_json, write_table
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for key in ("hidden_mean", "hidden_last"):
-        with atomic_path(out_dir / f"{key}.npy") as tmp:
-            with open(tmp, "wb") as f:
-                np.save(f, arrays[key])
+        write_array(out_dir / f"{key}.npy", arrays[key])
     write_table(out_dir / "logits.parquet", stats_frame(ids, arrays))
     write_json(out_dir / "meta.json", {**meta, "version": FEATURES_VERSION, "n": len(ids),
                                        "shape": list(arrays["hidden_mean"].shape)})

@@ -393,15 +393,14 @@ def token_table(continuations: pd.DataFrame, arrays: dict[str, np.ndarray]) -> p
 def write_token_tables(out_dir: str | Path, tokens: pd.DataFrame, arrays: dict[str, np.ndarray],
                        meta: dict[str, Any]) -> None:
     """Write one token directory; each file atomically, ``meta.json`` last (the completion mark)."""
-    from routerlab.io import atomic_path, write_json, write_table
+    from routerlab.io import write_array, write_json, write_table
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for key in ARRAYS:
         if arrays[key].shape[0] != len(tokens):
             raise ValueError(f"{key}: {arrays[key].shape[0]} rows for {len(tokens)} tokens")
-        with atomic_path(out_dir / f"{key}.npy") as tmp, open(tmp, "wb") as f:
-            np.save(f, np.ascontiguousarray(arrays[key], dtype=np.float16))
+        write_array(out_dir / f"{key}.npy", np.ascontiguousarray(arrays[key], dtype=np.float16))
     write_table(out_dir / "tokens.parquet", tokens)
     write_json(out_dir / "meta.json", {**meta, "version": TOKENS_VERSION, "n_tokens": len(tokens),
                                        "prevalence": float(tokens["label"].mean()) if len(tokens) else math.nan,

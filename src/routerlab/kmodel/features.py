@@ -83,13 +83,11 @@ def build(queries: Any, mode: str, *, embedding_dirs: Mapping[str, str | Path] |
 def save(out_dir: str | Path, query_ids: Sequence[str], X: np.ndarray, meta: Mapping[str, Any]) -> None:
     import pandas as pd
 
-    from routerlab.io import atomic_path, write_json, write_table
+    from routerlab.io import write_array, write_json, write_table
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_dir / "embeddings.npy") as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, np.asarray(X, dtype=np.float32))
+    write_array(out_dir / "embeddings.npy", np.asarray(X, dtype=np.float32))
     write_table(out_dir / "index.parquet", pd.DataFrame({"id": [str(q) for q in query_ids]}))
     write_json(out_dir / "meta.json", {"version": FEATURES_VERSION, "shape": list(X.shape), **meta})
 
