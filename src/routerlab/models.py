@@ -128,22 +128,48 @@ def packaged_gguf_path(name: str) -> Path:
     return out
 
 
+AUTO_DTYPE_ENV = "ROUTERLAB_AUTO_DTYPE"
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def cpu_flags() -> set[str]:
+    """The words of ``/proc/cpuinfo`` (its flag names among them); empty where it cannot be read."""
+    try:
+        return set(CPUINFO.read_text().split())
+    except OSError:
+        return set()
+
+
 def resolve_dtype(name: str, device: str):
-    """'auto' picks bf16 where the hardware has fast bf16 (CUDA, AVX512-BF16/AMX), else fp32."""
+    """The torch dtype for a config's ``dtype`` name on ``device``.
+
+    Explicit names (bfloat16/bf16, float16/fp16, float32/fp32) are kept as given. 'auto' picks
+    bf16 where the hardware has fast bf16 (CUDA, AVX512-BF16/AMX in the CPU flags), else fp32.
+
+    The environment variable ``ROUTERLAB_AUTO_DTYPE`` (one of the explicit names above), when set
+    and not empty, is what 'auto' resolves to on CPU and GPU alike: it overrides the hardware
+    probe, e.g. ``ROUTERLAB_AUTO_DTYPE=float32`` for exact fp32 runs on a bf16-capable machine.
+    ``ROUTERLAB_AUTO_DTYPE=auto`` is the same as leaving it unset; any other value is a ValueError.
+    """
     import torch
 
+    dtypes = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float16": torch.float16,
+              "fp16": torch.float16, "float32": torch.float32, "fp32": torch.float32}
     if name != "auto":
         try:
-            return {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float16": torch.float16,
-                    "fp16": torch.float16, "float32": torch.float32, "fp32": torch.float32}[name]
+            return dtypes[name]
         except KeyError:
             raise ValueError(f"dtype {name!r}: expected auto, bfloat16, float16 or float32") from None
+    override = os.environ.get(AUTO_DTYPE_ENV, "")
+    if override and override != "auto":
+        try:
+            return dtypes[override]
+        except KeyError:
+            raise ValueError(f"{AUTO_DTYPE_ENV}={override!r}: expected one of auto, {', '.join(dtypes)} "
+                             "(or unset it to let dtype: auto follow the hardware)") from None
     if device.startswith("cuda"):
         return torch.bfloat16
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        flags = ""
+    flags = cpu_flags()
     return torch.bfloat16 if ("avx512_bf16" in flags or "amx_bf16" in flags) else torch.float32
 
 
