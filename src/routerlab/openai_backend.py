@@ -56,7 +56,7 @@ class RequestCache:
             return json.loads(p.read_text())
         except FileNotFoundError:
             return None
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, UnicodeDecodeError):
             return None  # cannot happen with atomic writes, but never trust a cache entry blindly
 
     def put(self, key: str, value: dict[str, Any]) -> None:
