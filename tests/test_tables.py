@@ -109,3 +109,27 @@ def test_vectorised_bootstrap_equals_the_resample_loop_with_ties():
             vals.append(roc_auc_score(y[idx], r[idx]))
     assert bootstrap_auroc(y, r, 300, seed=7) == pytest.approx(tuple(np.percentile(vals, [2.5, 97.5])), abs=1e-12)
     assert all(math.isnan(v) for v in bootstrap_auroc(np.ones(5), r[:5], 100))
+
+
+def test_paired_bootstrap_equals_the_resample_loop():
+    from sklearn.metrics import roc_auc_score
+
+    from routerlab.pipeline import paired_bootstrap_auroc
+
+    rng = np.random.default_rng(2)
+    y = (rng.random(50) < 0.4).astype(float)
+    a = y + rng.normal(0, 1.0, 50)  # informative
+    b = np.round(rng.random(50), 1)  # noise with ties
+    loop_rng, diffs = np.random.default_rng(3), []
+    for _ in range(300):  # the definition: both routers on the same draw, one resample at a time
+        idx = loop_rng.integers(0, 50, 50)
+        if y[idx].min() != y[idx].max():
+            diffs.append(roc_auc_score(y[idx], a[idx]) - roc_auc_score(y[idx], b[idx]))
+    diff, lo, hi = paired_bootstrap_auroc(y, a, b, 300, seed=3)
+    assert diff == pytest.approx(roc_auc_score(y, a) - roc_auc_score(y, b), abs=1e-12)
+    assert (lo, hi) == pytest.approx(tuple(np.percentile(diffs, [2.5, 97.5])), abs=1e-12)
+    assert lo > 0  # the informative router wins on paired resamples
+    same = paired_bootstrap_auroc(y, a, a, 200)
+    assert same == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="equal lengths"):
+        paired_bootstrap_auroc(y, a, b[:10], 10)

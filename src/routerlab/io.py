@@ -65,6 +65,28 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+def scored_samples(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per id, indexed by id: sample 0, the answer that is scored and labelled.
+
+    Whole rows, not ``groupby().first()``: that skips NaN column by column, so an unscored
+    sample 0 would borrow sample 1's score while keeping its own status.
+    """
+    if "sample" in frame:
+        frame = frame.sort_values("sample", kind="stable")
+    return frame.drop_duplicates("id", keep="first").set_index("id")
+
+
+# Every table CSV keeps 10 significant digits: a relative error below 5e-10, which tests
+# comparing a read-back value must allow (and no more).
+CSV_FLOAT_FORMAT = "%.10g"
+
+
+def write_csv(path: str | os.PathLike, df: pd.DataFrame) -> None:
+    """A table's tidy CSV, atomically, floats at ``CSV_FLOAT_FORMAT``."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, float_format=CSV_FLOAT_FORMAT)
+
+
 def read_json(path: str | os.PathLike) -> Any:
     with open(path) as f:
         return json.load(f)

@@ -231,7 +231,7 @@ def from_pipeline(data: Mapping[str, str | Path], scores: Mapping[tuple[str, str
     model's price (USD per 1M tokens; an unpriced model is an error, never $0).
     Queries whose score could not be parsed (NaN) in any model are dropped and counted.
     """
-    from routerlab.io import read_table
+    from routerlab.io import read_table, scored_samples
     from routerlab.metrics import query_cost
 
     _check_on_missing(on_missing)
@@ -241,8 +241,8 @@ def from_pipeline(data: Mapping[str, str | Path], scores: Mapping[tuple[str, str
         d = read_table(dpath)
         per_model = []
         for model in models:
-            s = read_table(scores[(model, dataset)]).groupby("id", sort=False).first()
-            g = read_table(generations[(model, dataset)]).groupby("id", sort=False).first()
+            s = scored_samples(read_table(scores[(model, dataset)]))
+            g = scored_samples(read_table(generations[(model, dataset)]))
             missing = sorted(set(d["id"]) - set(s.index))
             if missing:
                 raise OutcomeFormatError(scores[(model, dataset)], f"no score for {len(missing)} queries of the "
