@@ -199,6 +199,34 @@ def test_band_metrics_hand_made_curve():
     assert b["hcr_reason"] is None and b["mpm_reason"] is None
 
 
+def test_band_metrics_mpm_nan_when_strong_not_better():
+    # W = .5, S = .4, D = -.1: W + 0.85 D = 0.415. The curve dips to the anchor A(.3) = .30 and
+    # climbs back, so .40 and .41 lie between the anchor and that level: a number would come out
+    # (0.405), but MPM's upper edge is a recovery level, undefined for D <= 0 (as HCR and RR).
+    dipping = [0.5, 0.45, 0.30, 0.30, 0.40, 0.41, 0.45, 0.5, 0.45, 0.42, 0.40]
+    b = M.band_metrics(C11, dipping, 0.5, 0.4, lpm_band=(0.2, 0.3))
+    assert math.isnan(b["mpm"]) and "delta" in b["mpm_reason"]
+    assert math.isnan(b["hcr"]) and b["lpm"] == approx(0.30)
+    assert math.isnan(M.band_metrics(C11, [0.5] * 11, 0.5, 0.5)["mpm"])  # D = 0 too
+
+
+def test_plain_loop_reference_agrees_with_binary_report():
+    """tests/reference_metrics.py (used by the workflow tests) against the vectorised module, ties included."""
+    import reference_metrics as ref
+
+    rng = np.random.default_rng(7)
+    for trial in range(40):
+        n = int(rng.integers(3, 60))
+        w = rng.integers(0, 2, n).astype(float)
+        s = rng.integers(0, 2, n).astype(float) if trial % 3 else rng.random(n)
+        r = np.round(rng.random(n), 1)  # many ties
+        rep = M.binary_report(w, s, r)
+        exp = ref.binary_metrics(w.tolist(), s.tolist(), r.tolist())
+        for key in ("lpm", "mpm", "hcr", "apgr", "cpt_20", "cpt_50", "cpt_80"):
+            assert rep[key] == pytest.approx(exp[key], abs=1e-12, nan_ok=True), (trial, key)
+        assert rep["auroc"] == pytest.approx(ref.auroc(w.tolist(), r.tolist()), abs=1e-12, nan_ok=True)
+
+
 def test_band_metrics_compat_float_edges():
     # W + 0.85*D evaluates to 0.8400000000000001 in floats, so the original code drops A = 0.84:
     # HCR = 1 - mean(.7, .8) = 0.25, and MPM takes .74, .80, .84 -> 0.79333...

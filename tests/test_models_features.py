@@ -8,8 +8,6 @@ from routerlab.generation import SamplingParams, TransformersBackend, generate_f
 from routerlab.models import PACKAGED_GGUF, load_from, packaged_gguf_path, validate_spec
 from routerlab.prompts import build_messages
 
-pytestmark = pytest.mark.slow
-
 ROWS = [
     {"id": "a", "task": "math", "prompt": "What is 2 + 3?", "choices": []},
     {"id": "b", "task": "math", "prompt": "A farmer has 12 cows and buys 7 more. How many cows does the farmer have now?",
@@ -33,6 +31,7 @@ def test_validate_spec_errors_name_the_key():
         validate_spec("weak", {"source": "local", "path": "/no/such.gguf"})
 
 
+@pytest.mark.slow
 def test_generation_batched_matches_one_by_one(tiny_model_dir):
     backend = TransformersBackend(str(tiny_model_dir), dtype="float32", max_batch_size=8)
     params = SamplingParams(max_new_tokens=8)
@@ -48,6 +47,7 @@ def test_generation_batched_matches_one_by_one(tiny_model_dir):
     assert batched["response"].tolist() == single["response"].tolist()
 
 
+@pytest.mark.slow
 def test_direct_style_continues_the_answer_opening(tiny_model_dir):
     """The assistant turn is opened with "Answer:" and the model continues it (not a new turn)."""
     backend = TransformersBackend(str(tiny_model_dir), dtype="float32")
@@ -62,6 +62,7 @@ def test_direct_style_continues_the_answer_opening(tiny_model_dir):
     assert not any(r.startswith("Answer") or "<|im_start|>" in r for r in out["response"]), out["response"].tolist()
 
 
+@pytest.mark.slow
 def test_sampling_gives_n_samples_reproducibly(tiny_model_dir):
     backend = TransformersBackend(str(tiny_model_dir), dtype="float32")
     params = SamplingParams(max_new_tokens=6, temperature=1.0, n=3, seed=7)
@@ -71,6 +72,7 @@ def test_sampling_gives_n_samples_reproducibly(tiny_model_dir):
     assert a["response"].tolist() == b["response"].tolist()
 
 
+@pytest.mark.slow
 def test_batched_features_match_naive_reference(tiny_model_dir, tmp_path):
     ex = FeatureExtractor(str(tiny_model_dir), dtype="float32", max_batch_size=4)
     convs = [build_messages(r) for r in ROWS]
@@ -102,6 +104,7 @@ def test_feature_set_errors(tmp_path):
         FeatureSet(tmp_path)
 
 
+@pytest.mark.slow
 def test_materialised_model_points_at_the_cached_copy(tiny_model_dir):
     from pathlib import Path
 
@@ -110,6 +113,7 @@ def test_materialised_model_points_at_the_cached_copy(tiny_model_dir):
     assert (target / "config.json").exists() and list(target.glob("*.safetensors"))
 
 
+@pytest.mark.slow
 def test_feature_benchmark_random_weights_runs_on_cpu():
     """The GPU benchmark's path (random-weight model from a config, synthetic prompts), tiny on CPU."""
     import re

@@ -87,6 +87,7 @@ OTHERS = ["The capital of France is Berlin.",  # 0.73-0.76 to the paraphrases: s
           "Photosynthesis turns sunlight into chemical energy.", "I don't know."]
 
 
+@pytest.mark.slow
 def test_embedding_equivalence_with_the_packaged_embedder():
     from routerlab.embeddings import embed_texts
 
@@ -178,6 +179,7 @@ def query_task():
     return data, y[order]
 
 
+@pytest.mark.slow
 def test_encoder_classifier_learns_held_out_and_round_trips(query_task, tmp_path):
     data, y = query_task
     train, test = np.arange(56), np.arange(56, 80)
@@ -193,6 +195,7 @@ def test_encoder_classifier_learns_held_out_and_round_trips(query_task, tmp_path
     assert required_features("encoder_classifier") == {"texts"}
 
 
+@pytest.mark.slow
 def test_encoder_classifier_is_seeded_and_needs_texts(query_task):
     data, y = query_task
     kw = dict(epochs=1, batch_size=16, max_length=32, device="cpu", val_fraction=0.0)
@@ -223,6 +226,7 @@ def tiny_backend(tiny_model_dir):
     return TransformersBackend(str(tiny_model_dir), device="cpu", dtype="float32")
 
 
+@pytest.mark.slow
 def test_sampling_is_seeded_and_logprobs_match_a_forward_pass(tiny_backend):
     import torch
 
@@ -252,6 +256,7 @@ def test_sampling_is_seeded_and_logprobs_match_a_forward_pass(tiny_backend):
     assert rec["mean_logprob"] == pytest.approx(np.mean(steps), abs=1e-4)
 
 
+@pytest.mark.slow
 def test_shared_prompt_cache_samples_what_generate_samples(tiny_backend):
     """n samples share one prompt prefill; same seed -> the same tokens as generate()'s own n copies."""
     import torch
@@ -279,6 +284,7 @@ def test_shared_prompt_cache_samples_what_generate_samples(tiny_backend):
         assert seq[:len(rec["token_ids"])] == rec["token_ids"]
 
 
+@pytest.mark.slow
 def test_self_check_p_yes_from_the_tiny_model(tiny_model_dir):
     from routerlab.uncertainty import DEFAULT_SELF_CHECK_PROMPT, SelfChecker, self_check_frame
 

@@ -14,13 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import SNAKEMAKE, copy_project, job_counts, smk
-from sklearn.metrics import roc_auc_score
-
-from routerlab.metrics import performance_curve
+from conftest import SNAKEMAKE, copy_project, job_counts, smk, written
+import reference_metrics as reference
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -29,14 +26,17 @@ def run(tiny_workflow_run):
     return tiny_workflow_run
 
 
+@pytest.mark.slow
 def test_resume_after_kill_redoes_no_finished_job(run):
     wd, finished, _ = run
+    assert any("generations" in p.parts for p in finished), "no gathered generation had finished: the check is weak"
     for path, mtime in finished.items():
         assert path.stat().st_mtime_ns == mtime, f"{path} was recomputed after the kill"
     for p in (wd / "results").rglob("*.parquet"):
         pd.read_parquet(p)  # every table is complete and readable: outputs are written atomically
 
 
+@pytest.mark.slow
 def test_main_table_matches_recomputed_metrics(run):
     wd, _, _ = run
     cfg = yaml.safe_load((wd / ".test" / "config.yaml").read_text())
@@ -47,22 +47,24 @@ def test_main_table_matches_recomputed_metrics(run):
     for row in table.itertuples():
         runs = sorted((wd / f"results/predictions/{row.router}/{row.train}").glob(f"seed*/{row.test}.parquet"))
         assert row.seeds == len(runs) and len(runs) in (1, len(seeds))  # seeded routers once per seed
-        aurocs, lpms = [], []
+        per_run = []
         for path in runs:
             pred = pd.read_parquet(path)
             test = pred[(pred.split == "test") & pred.usable]
             assert row.n == len(test)
-            assert row.weak == pytest.approx(test.weak_score.mean())
-            assert row.strong == pytest.approx(test.strong_score.mean())
-            aurocs.append(roc_auc_score(test.label, test.router_score) if test.label.nunique() == 2 else np.nan)
-            curve = performance_curve(test.weak_score, test.strong_score, test.router_score)
-            cr = np.asarray(curve["call_rate"])
-            band = (cr >= 0.25 - 1e-9) & (cr <= 0.30 + 1e-9)
-            lpms.append(np.asarray(curve["performance"])[band].mean())
-        assert row.auroc == pytest.approx(np.mean(aurocs), abs=1e-6, nan_ok=True)
-        assert row.lpm == pytest.approx(np.mean(lpms), abs=1e-6)
+            w, s, r = (test[c].tolist() for c in ("weak_score", "strong_score", "router_score"))
+            expected = {**reference.binary_metrics(w, s, r), "auroc": reference.auroc(test.label.tolist(), r)}
+            per_run.append(expected)
+            metrics_json = json.loads(Path(str(path).replace("/predictions/", "/metrics/")).with_suffix(".json")
+                                      .read_text())  # exact floats: CPT is only in the per-run metrics file
+            for key in ("cpt_20", "cpt_50", "cpt_80", "lpm", "mpm", "hcr", "apgr"):
+                assert metrics_json[key] == pytest.approx(expected[key], abs=1e-12, nan_ok=True), (path, key)
+        expected = {k: reference.nanmean([m[k] for m in per_run]) for k in per_run[0]}
+        for col in ("weak", "strong", "auroc", "lpm", "mpm", "hcr", "apgr"):
+            assert getattr(row, col) == written(expected[col]), col
         if len(runs) > 1:
-            assert row.auroc_std == pytest.approx(np.std(aurocs, ddof=1), abs=1e-6, nan_ok=True)
+            aurocs = [m["auroc"] for m in per_run]
+            assert row.auroc_std == written(np.std(aurocs, ddof=1))
     md = (wd / "results" / "tables" / "main.md").read_text()
     assert md.count("\n| ") == len(table) + 1  # header + one line per row
     first = table.iloc[0]
@@ -72,6 +74,7 @@ def test_main_table_matches_recomputed_metrics(run):
     assert set(labels.weak_status) <= {"ok", "unparsed"} and labels.usable.all()
 
 
+@pytest.mark.slow
 def test_paper_tables_agree_with_main_table(run):
     wd, _, _ = run
     main = pd.read_csv(wd / "results/tables/main.csv").set_index(["router", "train", "test"])
@@ -94,14 +97,15 @@ def test_paper_tables_agree_with_main_table(run):
         pred = pd.read_parquet(wd / f"results/predictions/mean_probe/all/seed0/{row.test}.parquet")
         test = pred[(pred.split == "test") & pred.usable]
         escalate = test.router_score <= row.threshold
-        assert row.call_rate == pytest.approx(escalate.mean())
+        assert row.call_rate == written(escalate.mean())
         errors = test.label == 0
         if errors.any():
-            assert row.recall == pytest.approx((escalate & errors).sum() / errors.sum())
+            assert row.recall == written((escalate & errors).sum() / errors.sum())
     fixed = ops[(ops.kind == "call_rate") & (ops.router == "mean_probe") & (ops.test == "choice")]
     assert list(fixed.target) == [0.1, 0.2, 0.3, 0.5]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["call_performance", "recovery", "reliability"])
 def test_plots_are_pngs_with_content(run, name):
     wd, _, _ = run
@@ -109,6 +113,7 @@ def test_plots_are_pngs_with_content(run, name):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
 
 
+@pytest.mark.slow
 def test_kmodel_tables_match_score_tables(run):
     """K-model tables of the tiny run, recomputed from the score tables: oracle >= every single model."""
     wd, _, _ = run
@@ -121,23 +126,27 @@ def test_kmodel_tables_match_score_tables(run):
     easy = pd.read_csv(wd / "results/tables/routereval_easy.csv")
     pool = easy[(easy.pool == "easy-2") & (easy.group == "all_strong")]
     oracle = pool[pool.router == "oracle"].iloc[0]
-    assert oracle.mu == pytest.approx(Y.max(axis=1).mean()) and oracle.mu >= Y.mean(axis=0).max()
-    assert pool[pool.router.str.startswith("best single (test)")].mu.iloc[0] == pytest.approx(Y.mean(axis=0).max())
-    assert (pool.mu <= oracle.mu + 1e-9).all()
+    best_single = pool[pool.router.str.startswith("best single (test)")].mu.iloc[0]
+    # values read back from the CSV are compared at its written precision (10 significant digits);
+    # orderings compare two written values, since rounding keeps >=.
+    assert oracle.mu == written(Y.max(axis=1).mean()) and best_single == written(Y.mean(axis=0).max())
+    assert oracle.mu >= best_single and (pool.mu <= oracle.mu).all()
     assert easy[easy.pool == "easy-3"].router.iloc[0].startswith("skipped: it needs 3 candidate models")
     r2 = pd.read_csv(wd / "results/tables/r2router.csv")
     for j, m in enumerate(models):
-        assert r2.loc[r2.router == m, "accuracy"].iloc[0] == pytest.approx(Y[:, j].mean())
+        assert r2.loc[r2.router == m, "accuracy"].iloc[0] == written(Y[:, j].mean())
     assert r2.loc[r2.router == "oracle", "accuracy"].iloc[0] >= r2.loc[r2.kind == "single", "accuracy"].max()
     assert (wd / "results/plots/kmodel_accuracy_cost.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_second_run_does_nothing(run):
     wd, _, _ = run
     out = smk(wd, "--configfile", ".test/config.yaml")
     assert "Nothing to be done" in out.stdout + out.stderr
 
 
+@pytest.mark.slow
 def test_changing_strong_model_reruns_only_its_dependants(run, tmp_path):
     wd, _, _ = run
     cfg = yaml.safe_load((wd / ".test" / "config.yaml").read_text())
@@ -151,6 +160,7 @@ def test_changing_strong_model_reruns_only_its_dependants(run, tmp_path):
     assert "rule generate" in out.stdout and "model=smollm2-135m, dataset" not in out.stdout.split("rule generate")[1][:200]
 
 
+@pytest.mark.slow
 def test_llm_judge_scores_a_dataset_in_the_score_rule(run, tmp_path):
     """xVerify judging through the score rule with a real model; only that dataset's score jobs re-run."""
     from routerlab.scoring import parse_xverify
@@ -174,6 +184,7 @@ def test_llm_judge_scores_a_dataset_in_the_score_rule(run, tmp_path):
         assert row.score == verdict.score or (np.isnan(row.score) and np.isnan(verdict.score))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("table,rule", [("main", "table_main"), ("xbench_main", "table_xbench_main"),
                                         ("operating_points", "table_operating_points")])
 def test_regenerate_one_table_from_cache(run, table, rule):

@@ -345,7 +345,7 @@ def band_metrics(call_rate: Any, performance: Any, weak_mean: float, strong_mean
 
     LPM = mean{A_i : c_i in [l0, l1]} (1e-9 tolerance), anchor a = A at the last grid point
     in the band; HCR = 1 - mean{c_i : W + rho0 D <= A_i <= W + rho1 D}; MPM = mean{A_i :
-    a < A_i < W + rho0 D}. Empty sets / D <= 0 give NaN with a reason (compat: 0.0, and the
+    a < A_i < W + rho0 D}. Empty sets / D <= 0 give NaN (HCR and MPM) with a reason (compat: 0.0, and the
     LPM band by ``searchsorted`` as RouterXBench).
     """
     _check_mode(mode)
@@ -402,7 +402,9 @@ def band_metrics(call_rate: Any, performance: Any, weak_mean: float, strong_mean
         else:
             out["hcr"], out["hcr_reason"] = math.nan, f"no grid point with recovery in [{p0}, {p1}]"
     a = out["lpm_anchor"]
-    if math.isnan(a):
+    if D <= 0:  # the band's upper edge W + rho0 D is a recovery level: undefined, as for HCR and RR
+        out["mpm"], out["mpm_reason"] = math.nan, f"delta = S - W = {D:.6g} <= 0: recovery band undefined"
+    elif math.isnan(a):
         out["mpm"], out["mpm_reason"] = math.nan, "LPM anchor undefined (" + out["lpm_reason"] + ")"
     else:
         mmask = (A > a + ptol) & (A < lo - ptol)

@@ -216,11 +216,10 @@ def to_latex(df: pd.DataFrame) -> str:
 def write_table_files(df: pd.DataFrame, md: str, csv: str, tex: str, title: str, notes: Sequence[str] = (),
                       data: pd.DataFrame | None = None) -> None:
     """Markdown and LaTeX of the display table ``df``; CSV of ``data`` (tidy numbers) when given, else of ``df``."""
-    from routerlab.io import atomic_path, write_text
+    from routerlab.io import write_csv, write_text
 
     write_text(md, to_markdown(df, title, notes))
-    with atomic_path(csv) as tmp:
-        (df if data is None else data).to_csv(tmp, index=False, float_format="%.10g")
+    write_csv(csv, df if data is None else data)
     write_text(tex, to_latex(df))
 
 

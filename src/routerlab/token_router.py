@@ -348,11 +348,10 @@ def markdown_report(report: Mapping[str, Any], notes: Sequence[str] = ()) -> str
 
 
 def write_report(report: Mapping[str, Any], md: str | Path, csv: str | Path) -> None:
-    from routerlab.io import atomic_path, write_text
+    from routerlab.io import write_csv, write_text
 
     write_text(md, markdown_report(report))
-    with atomic_path(csv) as tmp:
-        pd.DataFrame(report["rows"]).to_csv(tmp, index=False, float_format="%.6g")
+    write_csv(csv, pd.DataFrame(report["rows"]))
 
 
 def diagnose(row: Mapping[str, Any], r_min: float) -> str:

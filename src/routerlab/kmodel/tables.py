@@ -102,15 +102,14 @@ def r2router_table(result_paths: Sequence[str | Path]) -> tuple[pd.DataFrame, li
 
 
 def write(df: pd.DataFrame, notes: Sequence[str], title: str, md: str | Path, csv: str | Path) -> None:
-    from routerlab.io import atomic_path, write_text
+    from routerlab.io import write_csv, write_text
     from routerlab.tables import to_markdown
 
     view = df.copy()
     if "cost_per_1k" in view:  # costs span orders of magnitude: significant digits, not 3 decimals
         view["cost_per_1k"] = [("–" if math.isnan(c) else f"{c:.4g}") for c in view["cost_per_1k"].astype(float)]
     write_text(md, to_markdown(view, title, notes))
-    with atomic_path(csv) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.6g")
+    write_csv(csv, df)
 
 
 def plot_accuracy_cost(result_paths: Sequence[str | Path], out_png: str | Path) -> None:
