@@ -133,3 +133,16 @@ def test_paired_bootstrap_equals_the_resample_loop():
     assert same == (0.0, 0.0, 0.0)
     with pytest.raises(ValueError, match="equal lengths"):
         paired_bootstrap_auroc(y, a, b[:10], 10)
+
+
+def test_table_csv_round_trips_at_the_written_precision(tmp_path):
+    """Every table CSV goes through io.write_csv; conftest.written compares read-backs at its precision."""
+    from conftest import written
+
+    from routerlab.io import write_csv
+
+    values = [1 / 6, 2 / 3, 1e-7 / 3, 12345.678901234]
+    write_csv(tmp_path / "t.csv", pd.DataFrame({"x": values}))
+    back = pd.read_csv(tmp_path / "t.csv")["x"].tolist()
+    assert back == [written(v) for v in values]
+    assert back[0] != 1 / 6  # rounded: an exact comparison would depend on the data
