@@ -1,4 +1,4 @@
-"""Plain-loop reference implementations of the binary routing metrics (docs: METRICS section 1).
+"""Plain-loop reference implementations of the binary routing metrics (docs/metrics.md §1).
 
 Written from the definitions, one query and one grid point at a time, sharing no code with
 ``routerlab.metrics``: the workflow tests recompute the tables' numbers with these, so a bug

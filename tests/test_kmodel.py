@@ -598,11 +598,17 @@ def project(tmp_path):
     return wd
 
 
+# The dev copies' paths for config/routereval.yaml (the shipped file points at the public files' layout).
+ROUTEREVAL_DEV = ROOT / "tests" / "configs" / "routereval-dev.yaml"
+
+
 @pytest.mark.shared_data
 def test_routereval_config_dry_run_imports_only(project, shared_data):
     cfg = yaml.safe_load((project / "config" / "routereval.yaml").read_text())
-    for spec in cfg["kmodel"]["imports"].values():  # the paths a user gives, here the shared dev data
-        spec["paths"] = [str(shared_data / Path(p).relative_to("../shared/data")) for p in spec["paths"]]
+    dev = yaml.safe_load(ROUTEREVAL_DEV.read_text())["kmodel"]["imports"]
+    assert sorted(dev) == sorted(cfg["kmodel"]["imports"]), "the dev overlay must cover every shipped source"
+    for name, spec in cfg["kmodel"]["imports"].items():  # the paths a user gives, here the dev overlay's
+        spec["paths"] = [str(shared_data / Path(p).relative_to("../shared/data")) for p in dev[name]["paths"]]
     proc = _dry_run(project, cfg, "results/tables/routereval_easy.md", "results/tables/routereval_hard.md",
                     "results/tables/r2router.md", replace=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -610,6 +616,22 @@ def test_routereval_config_dry_run_imports_only(project, shared_data):
     assert "rule generate" not in text and "rule kmodel_outcomes" in text
     n_sources = len(cfg["kmodel"]["imports"])
     assert text.count("rule kmodel_outcomes:") == n_sources and text.count("rule kmodel_r2router_route:") == n_sources
+
+
+def test_shipped_routereval_config_names_the_key_and_the_download(project):
+    """Without the public files, the shipped overlay stops before any job, naming the config key,
+    the path and where the files come from; it never points outside the project."""
+    text = (project / "config" / "routereval.yaml").read_text()
+    assert "../" not in text and "shared/" not in text
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2", "results/tables/r2router.md",
+                           "--configfile", "config/routereval.yaml"], cwd=project, capture_output=True, text=True,
+                          timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    assert "kmodel.imports.routerbench.paths: 'data/RouterDC/datasets/routerbench_zs/*.csv' matches no file" in out
+    assert "download the routerbench outcome files or point it at your copy" in out
+    assert "https://github.com/shuhao02/RouterDC" in out
+    assert not (project / "results").exists()
 
 
 @pytest.mark.parametrize("patch,expected", [

@@ -1,4 +1,4 @@
-"""Unit tests for routerlab.metrics against hand-computed values (shared/METRICS.md)."""
+"""Unit tests for routerlab.metrics against hand-computed values (docs/metrics.md)."""
 
 import itertools
 import json

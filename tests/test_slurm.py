@@ -1,11 +1,11 @@
 """The workflow through `snakemake --profile slurm` on a real single-node SLURM cluster.
 
 The cluster (munged + slurmctld + slurmd, Debian's SLURM) is brought up on this machine by
-../shared/slurm/single-node-up.sh (as root; it apt-installs what is missing) and torn down
-by single-node-down.sh. Every rule that is not a localrule becomes its own SLURM job through
-snakemake-executor-plugin-slurm; nothing is mocked. There is no slurmdbd, so the evidence
-comes from `squeue --states=all` (finished jobs stay visible for MinJobAge = 1 h),
-`scontrol show job` and the jobcomp log.
+the project's scripts/slurm/single-node-up.sh (as root; it apt-installs what is missing) and
+torn down by scripts/slurm/single-node-down.sh. Every rule that is not a localrule becomes its
+own SLURM job through snakemake-executor-plugin-slurm; nothing is mocked. There is no slurmdbd,
+so the evidence comes from `squeue --states=all` (finished jobs stay visible for MinJobAge =
+1 h), `scontrol show job` and the jobcomp log.
 
 Runs as root where the cluster can be brought up (always in CI, which sets CI=true: there a
 cluster that cannot start is a failure, not a skip). Elsewhere it skips with the reason.
@@ -20,12 +20,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from conftest import ROOT, SNAKEMAKE, copy_project, job_counts
 
-SHARED = Path(os.environ.get("ROUTERLAB_SHARED", ROOT.parent / "shared"))
-SLURM_SCRIPTS = SHARED / "slurm"
+# The project's own bring-up scripts; ROUTERLAB_SLURM_SCRIPTS points at other ones.
+SLURM_SCRIPTS = Path(os.environ.get("ROUTERLAB_SLURM_SCRIPTS", ROOT / "scripts" / "slurm"))
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # Seconds for the whole tiny workflow through SLURM (measured: 60 jobs in 11 min on 2 cores).
 RUN_LIMIT = int(os.environ.get("ROUTERLAB_SLURM_TIMEOUT", "2400"))
@@ -67,6 +68,15 @@ def test_profile_resolves_from_the_project_root(profile):
     assert score["runtime"] == "30" and score["mem_mb"] == "2000"  # the profile's default-resources
 
 
+def test_bring_up_scripts_ship_with_the_project():
+    """The cluster scripts are the project's own (no folder beside the checkout) and parse."""
+    for name in ("single-node-up.sh", "single-node-down.sh"):
+        script = SLURM_SCRIPTS / name
+        assert script.is_file(), f"{script} is missing"
+        check = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, timeout=60)
+        assert check.returncode == 0, check.stderr
+
+
 # ------------------------------------------------------------------ the cluster
 
 
@@ -106,9 +116,6 @@ def cannot_start_reason() -> str | None:
 
 @pytest.fixture(scope="module")
 def cluster():
-    if not (SLURM_SCRIPTS / "single-node-up.sh").is_file():
-        pytest.skip(f"no SLURM bring-up script at {SLURM_SCRIPTS}/single-node-up.sh (the project's shared/ "
-                    "folder, beside the checkout; set ROUTERLAB_SHARED to point elsewhere)")
     reason = cannot_start_reason()
     if reason:
         (pytest.fail if IN_CI else pytest.skip)(f"SLURM tests: {reason}")
@@ -164,12 +171,23 @@ def test_tiny_workflow_runs_through_slurm(slurm_run):
 
 @pytest.mark.slurm
 @pytest.mark.slow
-def test_slurm_tables_are_byte_identical_to_the_local_run(slurm_run, tiny_workflow_run):
+def test_slurm_run_equals_the_killed_and_resumed_local_run(slurm_run, tiny_workflow_run):
+    """The uninterrupted SLURM run against the local run that was SIGKILLed and resumed: every
+    table byte for byte, every stage's parquet output frame for frame."""
     wd, _, proc = slurm_run
     assert proc.returncode == 0
     local = tiny_workflow_run[0]
-    for table in ("main.md", "main.csv", "main.tex"):
-        assert (wd / "results/tables" / table).read_bytes() == (local / "results/tables" / table).read_bytes(), table
+    tables = sorted(p.relative_to(local) for p in (local / "results/tables").iterdir())
+    assert {"main.md", "main.csv", "main.tex", "routereval_easy.csv", "r2router.csv"} <= {p.name for p in tables}
+    assert tables == sorted(p.relative_to(wd) for p in (wd / "results/tables").iterdir())
+    for rel in tables:
+        assert (wd / rel).read_bytes() == (local / rel).read_bytes(), rel
+    stages = ("data", "generations", "scores", "labels", "predictions")
+    frames = sorted(p.relative_to(local) for stage in stages for p in (local / "results" / stage).rglob("*.parquet"))
+    assert any(p.parts[1] == "generations" for p in frames) and any(p.parts[1] == "predictions" for p in frames)
+    assert frames == sorted(p.relative_to(wd) for stage in stages for p in (wd / "results" / stage).rglob("*.parquet"))
+    for rel in frames:
+        pd.testing.assert_frame_equal(pd.read_parquet(wd / rel), pd.read_parquet(local / rel), obj=str(rel))
 
 
 @pytest.mark.slurm

@@ -1,4 +1,4 @@
-"""Exact routing metrics, vectorised with numpy (``shared/METRICS.md`` sections 1-4).
+"""Exact routing metrics, vectorised with numpy (``docs/metrics.md`` sections 1-4).
 
 Orientation: a binary router gives a *weak-confidence* score ``r`` (higher = keep the
 weak model); sorting by ``r`` ascending, the ``k`` lowest queries go to the strong model.
@@ -7,7 +7,7 @@ Routers whose natural output is "needs the strong model" are negated before they
 Two modes for the binary-routing metrics:
 
 ``clean`` (default)
-    the definitions of METRICS.md: tied router scores are escalated as a block in
+    the definitions of docs/metrics.md: tied router scores are escalated as a block in
     expectation (fractional escalation, independent of input order), grid indices
     ``k_i = floor(i*n/(grid-1))`` in integer arithmetic, undefined metrics are NaN with a
     reason string. Comparisons against band edges use an absolute tolerance of
@@ -576,7 +576,7 @@ def _op_stats(w: np.ndarray, s: np.ndarray, pos: np.ndarray, esc: np.ndarray) ->
 
 
 class OperatingPointPolicy:
-    """Operating points chosen on validation and reported on test (METRICS.md section 1).
+    """Operating points chosen on validation and reported on test (docs/metrics.md §1.10).
 
     A positive is a query the weak model gets wrong (label y = 0: y = w, or 1[w >= s] when
     ``judge_scored``). A point is a threshold t: **escalate iff r <= t** - always a prefix

@@ -86,7 +86,7 @@ def labels_frame(data: pd.DataFrame, weak: pd.DataFrame, strong: pd.DataFrame) -
     """One row per query: split, weak/strong scores and the router label.
 
     label = weak correctness for verifiable tasks; 1[weak >= strong] for judge-scored
-    open-ended tasks (METRICS.md, AUROC). Rows whose score could not be parsed keep
+    open-ended tasks (docs/metrics.md §1.1). Rows whose score could not be parsed keep
     ``usable = False``: excluded from training and metrics, and counted.
     """
     from routerlab.io import scored_samples

@@ -1,7 +1,7 @@
 """Binary weak/strong routers behind one registry and a scikit-learn-style interface.
 
 Every router maps ``RoutingData`` to a weak-confidence score (higher = keep the weak
-model), so every metric and curve uses one orientation (shared/METRICS.md).
+model), so every metric and curve uses one orientation (docs/metrics.md, notation).
 
     router = make_router("mean_probe", C=0.5)
     router.fit(train_data, y)           # y = 1 where the weak model is good enough

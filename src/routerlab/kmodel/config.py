@@ -15,6 +15,16 @@ from routerlab.config_check import ConfigError
 
 PIPELINE = "pipeline"
 
+# Where the public files of each importable format come from (named when a path matches nothing).
+PUBLIC_FILES = {
+    "routerbench": "RouterBench 0-shot as split by RouterDC: datasets/routerbench_zs/*.csv in "
+                   "https://github.com/shuhao02/RouterDC",
+    "routerdc": "datasets/split2_model7/*.json in https://github.com/shuhao02/RouterDC",
+    "routerarena": "cached_results/<model>.jsonl in https://github.com/RouteWorks/RouterArena",
+    "routereval": "router_dataset/<benchmark>_router_dataset.pkl, linked from the Data Download section of "
+                  "https://github.com/MilkThink-Lab/RouterEval",
+}
+
 
 def _prices(kcfg: Mapping[str, Any], config: Mapping[str, Any], extra: Mapping[str, Any] | None = None
             ) -> dict[str, Any]:
@@ -66,8 +76,10 @@ def resolve(config: Mapping[str, Any]) -> dict[str, Any] | None:
         for pattern in spec.get("paths", []):
             hits = sorted(glob.glob(str(Path(pattern).expanduser())))
             if not hits:
-                raise ConfigError(f"{key}.paths: {pattern!r} matches no file; point it at your copy of the "
-                                  f"{fmt} outcome files (relative paths start at the working directory)")
+                where = f"; the public files: {PUBLIC_FILES[fmt]}" if fmt in PUBLIC_FILES else ""
+                raise ConfigError(f"{key}.paths: {pattern!r} matches no file; download the {fmt} outcome files "
+                                  f"or point it at your copy (relative paths start at the working directory: "
+                                  f"{Path.cwd()}){where}")
             files += hits
         if not files:
             raise ConfigError(f"{key}.paths: no files given")

@@ -1,7 +1,7 @@
 """RouterEval candidate pools: sizes per difficulty, three candidate groups, the 80/10/10 split.
 
 The leaderboard ranks the source's models by mean score over the train and validation
-queries only (candidate groups must be chosen without the test split, METRICS.md §2);
+queries only (candidate groups must be chosen without the test split, docs/metrics.md §2);
 ties go to the model name. From it, a pool of M candidates is
 
 - ``all_strong``: the M best models;

@@ -7,7 +7,7 @@ Each router picks one of M candidate models per query. scikit-learn style:
     q = router.predict_proba(test_data)                           # [n, M] distribution
     pick = router.predict(test_data)                              # [n] model indices
 
-``predict`` is ``argmax q`` with METRICS.md's tie rule (cheaper model, then the higher
+``predict`` is ``argmax q`` with docs/metrics.md §2's tie rule (cheaper model, then the higher
 training mean, then the lower index). How each router forms ``q`` (``q_kind``):
 
 - ``knn``: mean score of the k nearest training queries (cosine on embeddings);
