@@ -186,8 +186,9 @@ def test_slurm_run_equals_the_killed_and_resumed_local_run(slurm_run, tiny_workf
     frames = sorted(p.relative_to(local) for stage in stages for p in (local / "results" / stage).rglob("*.parquet"))
     assert any(p.parts[1] == "generations" for p in frames) and any(p.parts[1] == "predictions" for p in frames)
     assert frames == sorted(p.relative_to(wd) for stage in stages for p in (wd / "results" / stage).rglob("*.parquet"))
-    for rel in frames:
-        pd.testing.assert_frame_equal(pd.read_parquet(wd / rel), pd.read_parquet(local / rel), obj=str(rel))
+    for rel in frames:  # latency_s is a wall-clock measurement of the run, not an output of the data
+        slurm, resumed = (pd.read_parquet(d / rel).drop(columns=["latency_s"], errors="ignore") for d in (wd, local))
+        pd.testing.assert_frame_equal(slurm, resumed, obj=str(rel))
 
 
 @pytest.mark.slurm
