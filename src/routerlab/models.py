@@ -39,7 +39,7 @@ class PackagedGGUF:
     split: bool = True
 
 
-# Hashes and sizes of the official releases (checked against the published files); the joined files are byte-identical to the
+# sha256 and sizes of the official releases: the joined files are byte-identical to the
 # official Qwen / QuantFactory releases.
 PACKAGED_GGUF: dict[str, PackagedGGUF] = {
     "qwen2.5-coder-0.5b": PackagedGGUF(
