@@ -53,7 +53,7 @@ def binary_metrics(w, s, r, lpm_band=(0.25, 0.30), recovery_band=(0.85, 0.95)) -
     band = [i for i in range(len(c)) if lpm_band[0] - tol <= c[i] <= lpm_band[1] + tol]
     lpm = _mean([A[i] for i in band])
     anchor = A[band[-1]]
-    if D <= 0:  # recovery undefined: HCR, MPM and APGR are NaN
+    if D <= 0:  # recovery undefined: MPM, HCR, APGR and CPT are NaN
         undefined = ("mpm", "hcr", "apgr", "cpt_20", "cpt_50", "cpt_80")
         return {"lpm": lpm, "weak": W, "strong": S, **{k: math.nan for k in undefined}}
     lo, hi = W + recovery_band[0] * D, W + recovery_band[1] * D
