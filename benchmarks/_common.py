@@ -9,7 +9,7 @@ from pathlib import Path
 
 def model_dir(name: str) -> str:
     """Materialise a packaged model (cached per machine) and return its directory."""
-    from routerlab.models import materialise
+    from routerlab.lm.models import materialise
 
     out = Path(os.environ.get("ROUTERLAB_BENCH_DIR", Path(tempfile.gettempdir()) / "routerlab-bench")) / name
     if not (out / "model.json").exists():
@@ -20,8 +20,8 @@ def model_dir(name: str) -> str:
 def conversations(n: int, seed: int = 0) -> list[list[dict]]:
     """Chat prompts from the built-in generators (half math, half multiple choice)."""
     from routerlab.datasets import load_dataset
-    from routerlab.pipeline import records
-    from routerlab.prompts import build_messages
+    from routerlab.core.runtime import records
+    from routerlab.lm.prompts import build_messages
 
     math = load_dataset("arithmetic", {"source": "builtin", "generator": "arithmetic", "n": n - n // 2, "seed": seed})
     mc = load_dataset("choice", {"source": "builtin", "generator": "multiple_choice", "n": n // 2, "seed": seed})

@@ -87,7 +87,7 @@ def main() -> None:
 
     import torch
 
-    from routerlab.features import FeatureExtractor
+    from routerlab.binary.features import FeatureExtractor
 
     torch.set_num_threads(args.threads)
     if args.random_config:

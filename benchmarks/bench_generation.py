@@ -22,8 +22,9 @@ def main() -> None:
     import torch
 
     from _common import conversations, model_dir
-    from routerlab.generation import SamplingParams, TransformersBackend
-    from routerlab.openai_backend import OpenAIBackend, RequestCache
+    from routerlab.lm.sampling import SamplingParams
+    from routerlab.lm.generation import TransformersBackend
+    from routerlab.lm.openai_backend import OpenAIBackend, RequestCache
 
     torch.set_num_threads(args.threads)
     convs = conversations(args.n)

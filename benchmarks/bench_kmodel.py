@@ -43,7 +43,7 @@ def build(out: Path, n: int, M: int, dim: int, topics: int = 20, seed: int = 0) 
         p = 1.0 / (1.0 + np.exp(-(a[None, :] + b[:, zz].T)))
         Y[s:s + 10_000] = rng.random(p.shape) < p
     X.flush(), Y.flush()
-    from routerlab.metrics import routereval_split
+    from routerlab.kmodel.metrics import routereval_split
 
     tr, va, te = routereval_split(n, 42)
     np.save(out / "split.npy", np.concatenate([tr, va, te]))
@@ -57,8 +57,9 @@ def child(kind: str, data: Path, params: dict) -> None:
     """One router: fit, predict, metrics; prints one JSON line."""
     import torch
 
-    from routerlab.metrics import kmodel_report
-    from routerlab.routers import RoutingData, make_router
+    from routerlab.kmodel.metrics import kmodel_report
+    from routerlab.core.router import RoutingData
+    from routerlab.kmodel.routers import make_router
 
     torch.set_num_threads(int(THREADS))
     X = np.load(data / "X.npy", mmap_mode="r")
@@ -73,7 +74,7 @@ def child(kind: str, data: Path, params: dict) -> None:
     test = RoutingData(ids=[ids[i] for i in te], embeddings=np.asarray(X[te]))
     load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    router = make_router(kind, task="kmodel", **params).fit(train, Ytr)
+    router = make_router(kind, **params).fit(train, Ytr)
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     q = router.predict_proba(test)

@@ -13,7 +13,9 @@ import time
 
 import numpy as np
 
-from routerlab import metrics as M
+from routerlab.binary import metrics as BM
+from routerlab.binary import operating_points as OP
+from routerlab.token import metrics as TM
 
 
 def best_of(fn, repeat: int) -> float:
@@ -45,20 +47,20 @@ def main() -> None:
 
     cases = [
         (f"performance_curves_batch  1 router  x {n:,} q x 101, continuous r",
-         lambda: M.performance_curves_batch(w, s, r)),
+         lambda: BM.performance_curves_batch(w, s, r)),
         (f"performance_curves_batch  1 router  x {n:,} q x 101, tied r (101 values)",
-         lambda: M.performance_curves_batch(w, s, r_tied)),
+         lambda: BM.performance_curves_batch(w, s, r_tied)),
         (f"performance_curves_batch  {args.routers} routers x {n:,} q x 101",
-         lambda: M.performance_curves_batch(w, s, R)),
+         lambda: BM.performance_curves_batch(w, s, R)),
         (f"performance_curve compat  1 router  x {n:,} q x 101",
-         lambda: M.performance_curve(w, s, r, mode="compat")),
-        (f"exact_curve               {n:,} q (n + 1 points)", lambda: M.exact_curve(w, s, r_tied)),
-        (f"auroc                     {n:,} q", lambda: M.auroc(w, r)),
-        (f"binary_report (all of section 1) {n:,} q", lambda: M.binary_report(w, s, r)),
+         lambda: BM.performance_curve(w, s, r, mode="compat")),
+        (f"exact_curve               {n:,} q (n + 1 points)", lambda: BM.exact_curve(w, s, r_tied)),
+        (f"auroc                     {n:,} q", lambda: BM.auroc(w, r)),
+        (f"binary_report (all of section 1) {n:,} q", lambda: BM.binary_report(w, s, r)),
         (f"OperatingPointPolicy fit+apply {n:,} q",
-         lambda: M.OperatingPointPolicy().fit(w, s, r_tied).apply(w, s, r_tied)),
+         lambda: OP.OperatingPointPolicy().fit(w, s, r_tied).apply(w, s, r_tied)),
         (f"token_threshold_search exact {args.tokens:,} tokens",
-         lambda: M.token_threshold_search(p_tok, y_tok, mode="exact")),
+         lambda: TM.token_threshold_search(p_tok, y_tok, mode="exact")),
     ]
     try:
         from sklearn.metrics import roc_auc_score

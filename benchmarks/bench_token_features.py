@@ -79,10 +79,11 @@ def main() -> None:
 
     from _common import model_dir
     from routerlab.datasets import load_dataset
-    from routerlab.generation import SamplingParams, TransformersBackend
-    from routerlab.pipeline import records
-    from routerlab.prompts import build_messages
-    from routerlab.token_labels import TokenFeatureExtractor
+    from routerlab.lm.sampling import SamplingParams
+    from routerlab.lm.generation import TransformersBackend
+    from routerlab.core.runtime import records
+    from routerlab.lm.prompts import build_messages
+    from routerlab.token.labels import TokenFeatureExtractor
 
     torch.set_num_threads(args.threads)
     backend = TransformersBackend(model_dir(args.model), dtype="float32", max_batch_size=16)

@@ -23,7 +23,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """SmolLM2-135M from its PyPI package, materialised once per test session (~40 s)."""
-    from routerlab.models import materialise
+    from routerlab.lm.models import materialise
 
     out = tmp_path_factory.mktemp("models") / "smollm2-135m"
     materialise({"source": "pypi-gguf", "name": "smollm2-135m"}, out, dtype="float32")

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from routerlab.batching import token_budget_batches
+from routerlab.core.batching import token_budget_batches
 
 
 def test_every_index_once_and_budget_respected():

@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-from routerlab.gpu import lease_gpus
+from routerlab.core.gpu import lease_gpus
 
 HOLDER = """
 import sys, time
-from routerlab.gpu import lease_gpus
+from routerlab.core.gpu import lease_gpus
 lease = lease_gpus(int(sys.argv[2]), lock_dir=sys.argv[1], devices=sys.argv[3].split(","))
 print(",".join(lease.devices), flush=True)
 time.sleep(600)
@@ -112,7 +112,7 @@ rule gpu_job:
 LEASE_SCRIPT = """
 import os, time
 from pathlib import Path
-from routerlab.gpu import lease_gpus
+from routerlab.core.gpu import lease_gpus
 
 gpu_lease = lease_gpus(snakemake.resources.get("gpu", 0))
 out = Path(snakemake.output[0])

@@ -18,13 +18,19 @@ import pandas as pd
 import pytest
 import yaml
 
-from routerlab.config_check import ConfigError
+from routerlab.core.errors import ConfigError
 from routerlab.kmodel import evaluate as ev
 from routerlab.kmodel import features, pools, tables
-from routerlab.kmodel.outcomes import OutcomeFormatError, Outcomes, from_pipeline, read_source
+from routerlab.kmodel.importers import read_source
+from routerlab.kmodel.outcomes import OutcomeFormatError, Outcomes, from_pipeline
 from routerlab.kmodel.r2router import Candidate, CheckpointError, R2Router, resolve_checkpoint_dir
-from routerlab.metrics import UnknownModelError, routereval_split
-from routerlab.routers import REGISTRY, Router, RoutingData, make_router, register, registry
+from routerlab.kmodel.cost import UnknownModelError
+from routerlab.kmodel.metrics import routereval_split
+from routerlab.binary.routers import ROUTERS as BINARY_ROUTERS
+from routerlab.binary.routers import make_router
+from routerlab.core.router import Router, RoutingData
+from routerlab.kmodel.routers import ROUTERS as KMODEL_ROUTERS
+from routerlab.kmodel.routers import make_router as make_kmodel_router
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "kmodel"
@@ -274,7 +280,7 @@ def routed():
     out = {}
     for kind, params in [("oracle", {}), ("random", {}), ("r_o", {"p": 0.5}), ("knn", {"k": 10}), ("linear", {}),
                          ("mlp", {}), ("cluster", {"n_clusters": 4}), ("multilabel", {})]:
-        r = make_router(kind, task="kmodel", **params).fit(data(tr), Y[tr])
+        r = make_kmodel_router(kind, **params).fit(data(tr), Y[tr])
         q = r.predict_proba(data(te), Y[te] if r.needs_true_scores else None)
         out[kind] = (r, q, r.predict(data(te), Y[te] if r.needs_true_scores else None))
     return ids, X, Y, te, data, out
@@ -310,7 +316,7 @@ def test_r_o_endpoints_are_oracle_and_random(routed):
     ids, X, Y, te, data, out = routed
     tr = np.arange(4000)
     for p, ref in ((1.0, "oracle"), (0.0, "random")):
-        r = make_router("r_o", task="kmodel", p=p).fit(data(tr), Y[tr])
+        r = make_kmodel_router("r_o", p=p).fit(data(tr), Y[tr])
         np.testing.assert_array_equal(r.predict(data(te), Y[te]), out[ref][2])
 
 
@@ -338,27 +344,29 @@ def test_kmodel_router_save_load_round_trip(routed, kind, tmp_path):
 def test_ties_go_to_the_cheaper_model_and_reference_routers_need_truth():
     data = RoutingData(ids=["a", "b"], embeddings=np.zeros((2, 2), np.float32))
     Y = np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
-    r = make_router("oracle", task="kmodel").fit(data, Y, costs=[2.0, 1.0, 3.0])
+    r = make_kmodel_router("oracle").fit(data, Y, costs=[2.0, 1.0, 3.0])
     assert r.predict(data, Y).tolist() == [1, 1]
-    r = make_router("oracle", task="kmodel").fit(data, Y, costs=[0.5, 1.0, 0.1])
+    r = make_kmodel_router("oracle").fit(data, Y, costs=[0.5, 1.0, 0.1])
     assert r.predict(data, Y).tolist() == [0, 2]
     with pytest.raises(ValueError, match="reads each query's true scores"):
         r.predict_proba(data)
     with pytest.raises(ValueError, match="at least 2 candidate models"):
-        make_router("knn", task="kmodel").fit(data, Y[:, :1])
+        make_kmodel_router("knn").fit(data, Y[:, :1])
     with pytest.raises(ValueError, match="contain NaN"):
-        make_router("linear", task="kmodel").fit(data, np.where(Y == 0, np.nan, Y))
+        make_kmodel_router("linear").fit(data, np.where(Y == 0, np.nan, Y))
     with pytest.raises(ValueError, match="needs features 'embeddings'"):
-        make_router("knn", task="kmodel").fit(RoutingData(ids=["a", "b"]), Y)
+        make_kmodel_router("knn").fit(RoutingData(ids=["a", "b"]), Y)
 
 
 def test_one_registry_two_tasks_and_custom_routers():
     from routerlab.kmodel.routers import BUILTIN, KModelRouter
 
-    assert sorted(registry("kmodel")) == sorted(BUILTIN)
-    assert "knn" not in REGISTRY and REGISTRY["random"].task == "binary"  # binary routers untouched
+    assert sorted(KMODEL_ROUTERS) == sorted(BUILTIN)
+    assert "knn" not in BINARY_ROUTERS and BINARY_ROUTERS["random"].task == "binary"  # binary routers untouched
     with pytest.raises(ValueError, match="'knn' is a kmodel router: list it under kmodel.routers"):
         make_router("knn")
+    with pytest.raises(ValueError, match="'mean_probe' is a binary router: list it under routers"):
+        make_kmodel_router("mean_probe")
 
     class FirstModel(KModelRouter):
         name = "first_model"
@@ -369,15 +377,15 @@ def test_one_registry_two_tasks_and_custom_routers():
             s[:, 0] = 1.0
             return s
 
-    register(FirstModel)
+    KMODEL_ROUTERS.register(FirstModel)
     try:
         data = RoutingData(ids=["a", "b", "c"])
-        r = make_router("first_model", task="kmodel").fit(data, np.eye(3))
+        r = make_kmodel_router("first_model").fit(data, np.eye(3))
         assert r.predict(data).tolist() == [0, 0, 0]
         with pytest.raises(ValueError, match="already registered"):
-            register(type("Other", (KModelRouter,), {"name": "first_model"}))
+            KMODEL_ROUTERS.register(type("Other", (KModelRouter,), {"name": "first_model"}))
     finally:
-        registry("kmodel").pop("first_model")
+        KMODEL_ROUTERS.pop("first_model")
 
 
 # --- R2-Router ---------------------------------------------------------------------------------------
@@ -636,7 +644,7 @@ def test_shipped_routereval_config_names_the_key_and_the_download(project):
 
 @pytest.mark.parametrize("patch,expected", [
     ({"pool": ["smollm2-135m", "ghost"]}, "kmodel.pool: model 'ghost' is not a key of models"),
-    ({"routers": {"x": {"kind": "nope"}}}, "kmodel.routers.x: unknown router kind 'nope'"),
+    ({"routers": {"x": {"kind": "nope"}}}, "kmodel.routers.x: unknown kmodel router 'nope'"),
     ({"imports": {"rb": {"format": "routerbench", "paths": ["missing/*.csv"]}}},
      "kmodel.imports.rb.paths: 'missing/*.csv' matches no file"),
     ({"prices": {}}, "kmodel.prices: no price for pool model(s)"),

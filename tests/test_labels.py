@@ -1,4 +1,4 @@
-"""Router labels (``pipeline.labels_frame``) and how unusable rows are kept out of training and metrics.
+"""Router labels (``binary.data.labels_frame``) and how unusable rows are kept out of training and metrics.
 
 Every expected label below is worked out by hand from the rule in ``labels_frame``'s
 docstring: open-ended (judge-scored) rows get 1[weak >= strong] (a tie means the weak
@@ -19,10 +19,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from routerlab import pipeline
-from routerlab.io import read_table, write_table
-from routerlab.pipeline import evaluate_predictions, labels_frame, load_routing_data
-from routerlab.routers import REGISTRY, Router
+from routerlab.core import runtime
+from routerlab.core.io import read_table, write_table
+from routerlab.binary.runs import evaluate_predictions
+from routerlab.binary.data import labels_frame, load_routing_data
+from routerlab.binary.routers import ROUTERS
+from routerlab.core.router import Router
 
 ROOT = Path(__file__).resolve().parents[1]
 NAN = float("nan")
@@ -217,8 +219,8 @@ class _RecordingRouter(Router):
 
 def test_train_script_never_fits_on_unusable_rows(labels_path, tmp_path, monkeypatch):
     """workflow/scripts/train.py, run in-process with a stand-in `snakemake` object."""
-    monkeypatch.setitem(REGISTRY, _RecordingRouter.name, _RecordingRouter)
-    monkeypatch.setattr(pipeline, "setup_logging", lambda log_file: pipeline.log)  # leave pytest's logging alone
+    monkeypatch.setitem(ROUTERS, _RecordingRouter.name, _RecordingRouter)
+    monkeypatch.setattr(runtime, "setup_logging", lambda log_file: runtime.log)  # leave pytest's logging alone
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # lease_gpus(0) sets it; restored afterwards
     out = tmp_path / "out"
     out.mkdir()

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from routerlab.generation import SamplingParams, TransformersBackend, generate_frame
-from routerlab.openai_backend import EndpointError, OpenAIBackend, RequestCache
+from routerlab.lm.sampling import SamplingParams
+from routerlab.lm.generation import generate_frame, TransformersBackend
+from routerlab.lm.openai_backend import EndpointError, OpenAIBackend, RequestCache
 
 pytestmark = pytest.mark.slow
 
@@ -90,8 +91,9 @@ def test_unreachable_endpoint_names_url_and_fix(tmp_path):
 
 CHILD = """
 import sys
-from routerlab.generation import SamplingParams, TransformersBackend, generate_frame
-from routerlab.openai_backend import OpenAIBackend
+from routerlab.lm.sampling import SamplingParams
+from routerlab.lm.generation import generate_frame, TransformersBackend
+from routerlab.lm.openai_backend import OpenAIBackend
 rows = [{"id": f"q{i:03d}", "task": "math", "prompt": f"Name a number bigger than {i}.", "choices": []} for i in range(40)]
 b = OpenAIBackend(base_url=sys.argv[1], model="tiny", concurrency=2, cache_dir=sys.argv[2])
 generate_frame(rows, b, SamplingParams(max_new_tokens=12))
@@ -131,9 +133,9 @@ def test_xverify_judge_through_the_server_scores_every_row(server, tmp_path):
     """The judge path of the score rule: xVerify prompts to a real endpoint, verdicts parsed per row."""
     import pandas as pd
 
-    from routerlab.judge import Judge
-    from routerlab.pipeline import score_frame
-    from routerlab.scoring import XVERIFY_PROMPT, parse_xverify
+    from routerlab.lm.judge import Judge
+    from routerlab.scoring.frames import score_frame
+    from routerlab.scoring import parse_xverify, XVERIFY_PROMPT
 
     url, log = server
     before = len(logged(log))
@@ -156,7 +158,7 @@ def test_xverify_judge_through_the_server_scores_every_row(server, tmp_path):
 def test_open_task_without_judge_names_the_config_key():
     import pandas as pd
 
-    from routerlab.pipeline import score_frame
+    from routerlab.scoring.frames import score_frame
 
     data = pd.DataFrame({"id": ["x1"], "task": "open", "prompt": ["Write a haiku."], "reference": [None],
                          "choices": [[]], "meta": ["{}"]})

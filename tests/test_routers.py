@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from routerlab.routers import REGISTRY, Router, RoutingData, make_router, required_features
+from routerlab.binary.routers import make_router, required_features, ROUTERS
+from routerlab.core.router import Router, RoutingData
 
 
 def synthetic(n=300, layers=6, hidden=16, seed=0):
@@ -86,7 +87,7 @@ def test_coe_score_by_hand():
 
 
 @pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.slow) if k == "encoder_classifier" else k
-                                  for k in sorted(REGISTRY)])  # the encoder fine-tunes a real MiniLM
+                                  for k in sorted(ROUTERS)])  # the encoder fine-tunes a real MiniLM
 def test_save_load_round_trip(kind, tmp_path):
     data, y = synthetic(n=120)
     params = {"dirichlet_probe": {"epochs": 5},
@@ -115,7 +116,7 @@ def test_unfitted_and_unknown():
     data, _ = synthetic(n=10)
     with pytest.raises(RuntimeError, match="not fitted"):
         make_router("mean_probe").score(data)
-    with pytest.raises(ValueError, match="unknown router kind 'nope'"):
+    with pytest.raises(ValueError, match="unknown binary router 'nope'"):
         make_router("nope")
     with pytest.raises(ValueError, match="bad parameters"):
         make_router("mean_probe", bogus=1)

@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 
 from routerlab.datasets import load_dataset
-from routerlab.features import LOGIT_STATS, FeatureExtractor, FeatureSet, concat_feature_dirs, write_features
-from routerlab.generation import SamplingParams, TransformersBackend, gather_generations, generate_frame
-from routerlab.io import write_table
-from routerlab.pipeline import records, shard_rows
-from routerlab.prompts import build_messages
+from routerlab.binary.features import concat_feature_dirs, FeatureExtractor, FeatureSet, LOGIT_STATS, write_features
+from routerlab.lm.sampling import SamplingParams
+from routerlab.lm.generation import gather_generations, generate_frame, TransformersBackend
+from routerlab.core.io import write_table
+from routerlab.core.runtime import records, shard_rows
+from routerlab.lm.prompts import build_messages
 
 
 def test_shards_are_contiguous_near_equal_blocks_that_restore_the_order():

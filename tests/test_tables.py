@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from routerlab.io import write_json, write_table
-from routerlab.tables import (aggregate_seeds, collect_runs, domain_of, expected_calibration_error,
-                              fusion_label, operating_points_table, reliability_bins, run_key, to_latex,
-                              xbench_main_table, ablation_table)
+from routerlab.core.io import write_json, write_table
+from routerlab.binary.tables import ablation_table, aggregate_seeds, collect_runs, domain_of, fusion_label, operating_points_table, run_key, xbench_main_table
+from routerlab.binary.metrics import expected_calibration_error, reliability_bins
+from routerlab.core.report import to_latex
 
 
 def _metrics(tmp, router, seed, test, auroc, lpm=0.5, train="all"):
@@ -97,7 +97,7 @@ def test_latex_escapes_and_aligns():
 def test_vectorised_bootstrap_equals_the_resample_loop_with_ties():
     from sklearn.metrics import roc_auc_score
 
-    from routerlab.pipeline import bootstrap_auroc
+    from routerlab.binary.metrics import bootstrap_auroc
 
     rng = np.random.default_rng(1)
     y = (rng.random(40) < 0.3).astype(float)
@@ -114,7 +114,7 @@ def test_vectorised_bootstrap_equals_the_resample_loop_with_ties():
 def test_paired_bootstrap_equals_the_resample_loop():
     from sklearn.metrics import roc_auc_score
 
-    from routerlab.pipeline import paired_bootstrap_auroc
+    from routerlab.binary.metrics import paired_bootstrap_auroc
 
     rng = np.random.default_rng(2)
     y = (rng.random(50) < 0.4).astype(float)
@@ -139,7 +139,7 @@ def test_table_csv_round_trips_at_the_written_precision(tmp_path):
     """Every table CSV goes through io.write_csv; conftest.written compares read-backs at its precision."""
     from conftest import written
 
-    from routerlab.io import write_csv
+    from routerlab.core.report import write_csv
 
     values = [1 / 6, 2 / 3, 1e-7 / 3, 12345.678901234]
     write_csv(tmp_path / "t.csv", pd.DataFrame({"x": values}))

@@ -21,14 +21,11 @@ import pandas as pd
 import pytest
 from conftest import written
 
-from routerlab.metrics import token_threshold_search
-from routerlab.token_labels import (
-    TokenSet, check_shared_tokenizer, final_answer_differs, token_table, write_token_tables,
-)
-from routerlab.token_router import (
-    TokenRouter, diagnose, load_token_data, markdown_report, resolve_config, token_curve, token_report,
-    train_and_predict, training_labels,
-)
+from routerlab.token.metrics import token_threshold_search
+from routerlab.token.labels import check_shared_tokenizer, final_answer_differs, token_table, TokenSet, write_token_tables
+from routerlab.core.errors import ConfigError
+from routerlab.token.config import resolve as resolve_token_config
+from routerlab.token.router import diagnose, load_token_data, markdown_report, token_curve, token_report, TokenRouter, train_and_predict, training_labels
 
 
 # ---------------------------------------------------------------------------
@@ -243,14 +240,14 @@ def test_token_set_errors_name_the_fix(tmp_path):
 def test_resolve_config_defaults_and_errors():
     base = {"models": {"a": {}, "b": {}}, "weak": "a", "strong": "b", "datasets": {"x": {}},
             "token_router": {"datasets": ["x"], "label": "exact", "meaningful": {"enabled": False}}}
-    tr = resolve_config(base)
+    tr = resolve_token_config(base)
     assert (tr["weak"], tr["strong"]) == ("a", "b")
-    with pytest.raises(ValueError, match=r"token_router.datasets: 'y'"):
-        resolve_config({**base, "token_router": {**base["token_router"], "datasets": ["y"]}})
+    with pytest.raises(ConfigError, match=r"token_router.datasets: 'y'"):
+        resolve_token_config({**base, "token_router": {**base["token_router"], "datasets": ["y"]}})
     with pytest.raises(ValueError, match=r"token_router.strong = 'c'"):
-        resolve_config({**base, "token_router": {**base["token_router"], "strong": "c"}})
+        resolve_token_config({**base, "token_router": {**base["token_router"], "strong": "c"}})
     with pytest.raises(ValueError, match="meaningful.enabled"):
-        resolve_config({**base, "token_router": {**base["token_router"], "label": "meaningful"}})
+        resolve_token_config({**base, "token_router": {**base["token_router"], "label": "meaningful"}})
 
 
 # ---------------------------------------------------------------------------
@@ -270,8 +267,8 @@ ROWS = [
 def smol(tiny_model_dir):
     import torch
 
-    from routerlab.generation import TransformersBackend
-    from routerlab.token_labels import TokenFeatureExtractor
+    from routerlab.lm.generation import TransformersBackend
+    from routerlab.token.labels import TokenFeatureExtractor
 
     torch.manual_seed(0)
     backend = TransformersBackend(str(tiny_model_dir), dtype="float32", max_batch_size=4)
@@ -280,8 +277,8 @@ def smol(tiny_model_dir):
 
 @pytest.mark.slow
 def test_weak_equals_strong_greedy_gives_no_divergence(smol):
-    from routerlab.generation import SamplingParams
-    from routerlab.token_labels import strong_continuations
+    from routerlab.lm.sampling import SamplingParams
+    from routerlab.token.labels import strong_continuations
 
     backend, ex = smol
     cont = strong_continuations(ROWS, backend, SamplingParams(max_new_tokens=12), "cot")
@@ -300,8 +297,8 @@ def test_weak_equals_strong_greedy_gives_no_divergence(smol):
 
 @pytest.mark.slow
 def test_sampled_strong_gives_known_divergences_matching_the_token_loop(smol):
-    from routerlab.generation import SamplingParams
-    from routerlab.token_labels import strong_continuations
+    from routerlab.lm.sampling import SamplingParams
+    from routerlab.token.labels import strong_continuations
 
     backend, ex = smol
     cont = strong_continuations(ROWS, backend, SamplingParams(max_new_tokens=12, temperature=1.5, seed=1), "cot")
@@ -321,7 +318,7 @@ def test_sampled_strong_gives_known_divergences_matching_the_token_loop(smol):
 def test_rule_entry_points_end_to_end(tiny_model_dir, tmp_path):
     """run_continuations -> run_labels (with meaningful divergence) -> token directory -> train/report."""
     from routerlab.datasets import load_dataset
-    from routerlab.token_labels import run_continuations, run_labels
+    from routerlab.token.labels import run_continuations, run_labels
 
     data = load_dataset("arithmetic", {"source": "builtin", "generator": "arithmetic", "n": 8, "seed": 0})
     data["split"] = ["train", "train", "train", "train", "validation", "validation", "test", "test"]
@@ -346,7 +343,7 @@ def test_rule_entry_points_end_to_end(tiny_model_dir, tmp_path):
 
 
 def test_select_prompts_keeps_every_split_in_proportion():
-    from routerlab.token_labels import select_prompts
+    from routerlab.token.labels import select_prompts
 
     data = pd.DataFrame({"id": [f"r{i}" for i in range(10)],
                          "split": ["train", "test", "train", "validation", "train", "test", "train", "test",

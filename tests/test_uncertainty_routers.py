@@ -7,14 +7,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from routerlab.routers import Router, RoutingData, make_router, required_features
-from routerlab.uncertainty import (
-    answer_equivalence,
-    cluster_frame,
-    embedding_equivalence,
-    greedy_clusters,
-    semantic_entropy,
-)
+from routerlab.core.router import Router, RoutingData
+from routerlab.binary.routers import make_router, required_features
+from routerlab.binary.uncertainty import answer_equivalence, cluster_frame, embedding_equivalence, greedy_clusters, semantic_entropy
 
 H_3_1 = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))  # 0.5623 nats
 
@@ -89,7 +84,7 @@ OTHERS = ["The capital of France is Berlin.",  # 0.73-0.76 to the paraphrases: s
 
 @pytest.mark.slow
 def test_embedding_equivalence_with_the_packaged_embedder():
-    from routerlab.embeddings import embed_texts
+    from routerlab.lm.embeddings import embed_texts
 
     emb = embed_texts(PARAPHRASES + OTHERS, {"source": "pypi", "name": "all-minilm-l6-v2"})
     assert greedy_clusters(embedding_equivalence(emb, 0.9)) == [0, 0, 0, 1, 2, 3]
@@ -133,8 +128,8 @@ def test_self_questioning_router_reads_p_yes():
 
 
 def test_load_routing_data_aligns_clusters_self_checks_and_texts(tmp_path):
-    from routerlab.io import write_table
-    from routerlab.pipeline import load_routing_data
+    from routerlab.core.io import write_table
+    from routerlab.binary.data import load_routing_data
 
     labels = pd.DataFrame({"id": ["q1", "q2", "q3"], "split": ["test", "train", "validation"],
                            "task": ["mc", "math", "math"], "label": [1.0, 0.0, 1.0], "usable": True})
@@ -168,8 +163,8 @@ def test_load_routing_data_aligns_clusters_self_checks_and_texts(tmp_path):
 def query_task():
     """Real query texts: arithmetic word problems (label 1) vs multiple-choice questions (label 0)."""
     from routerlab.datasets import load_dataset
-    from routerlab.encoder import query_text
-    from routerlab.pipeline import records
+    from routerlab.lm.prompts import query_text
+    from routerlab.core.runtime import records
 
     rows = (records(load_dataset("a", {"source": "builtin", "generator": "arithmetic", "n": 40, "seed": 3}))
             + records(load_dataset("c", {"source": "builtin", "generator": "multiple_choice", "n": 40, "seed": 3})))
@@ -207,7 +202,7 @@ def test_encoder_classifier_is_seeded_and_needs_texts(query_task):
 
 
 def test_validation_split_is_stratified():
-    from routerlab.encoder import validation_split
+    from routerlab.lm.encoder import validation_split
 
     y = np.array([0] * 10 + [1] * 5, dtype=float)
     train, val = validation_split(y, 0.2, seed=0)
@@ -221,7 +216,7 @@ def test_validation_split_is_stratified():
 
 @pytest.fixture(scope="module")
 def tiny_backend(tiny_model_dir):
-    from routerlab.generation import TransformersBackend
+    from routerlab.lm.generation import TransformersBackend
 
     return TransformersBackend(str(tiny_model_dir), device="cpu", dtype="float32")
 
@@ -230,8 +225,8 @@ def tiny_backend(tiny_model_dir):
 def test_sampling_is_seeded_and_logprobs_match_a_forward_pass(tiny_backend):
     import torch
 
-    from routerlab.generation import SamplingParams
-    from routerlab.uncertainty import sample_frame
+    from routerlab.lm.sampling import SamplingParams
+    from routerlab.binary.uncertainty import sample_frame
 
     rows = [{"id": "q0", "task": "math", "prompt": "What is 7 + 5?", "choices": []},
             {"id": "q1", "task": "math", "prompt": "What is 9 times 3?", "choices": []}]
@@ -261,7 +256,7 @@ def test_shared_prompt_cache_samples_what_generate_samples(tiny_backend):
     """n samples share one prompt prefill; same seed -> the same tokens as generate()'s own n copies."""
     import torch
 
-    from routerlab.generation import SamplingParams
+    from routerlab.lm.sampling import SamplingParams
 
     tok, model = tiny_backend.tokenizer, tiny_backend.model
     prompts = [tok(t, add_special_tokens=False)["input_ids"] for t in tiny_backend.render(
@@ -286,7 +281,7 @@ def test_shared_prompt_cache_samples_what_generate_samples(tiny_backend):
 
 @pytest.mark.slow
 def test_self_check_p_yes_from_the_tiny_model(tiny_model_dir):
-    from routerlab.uncertainty import DEFAULT_SELF_CHECK_PROMPT, SelfChecker, self_check_frame
+    from routerlab.binary.uncertainty import DEFAULT_SELF_CHECK_PROMPT, self_check_frame, SelfChecker
 
     checker = SelfChecker(str(tiny_model_dir), device="cpu", dtype="float32")
     assert checker.yes_ids and checker.no_ids
@@ -364,7 +359,8 @@ def test_workflow_feeds_samples_self_checks_and_texts(tmp_path):
 
 
 def test_config_errors_name_the_key():
-    from routerlab.config_check import ConfigError, check_config
+    from routerlab.core.errors import ConfigError
+    from routerlab.config_check import check_config
 
     base = {"models": {"m": {"source": "hf", "id": "x/y"}}, "weak": "m", "strong": "m", "datasets": {},
             "routers": {"semantic_entropy": {}}}

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from routerlab.generation import SamplingParams, TransformersBackend, generate_frame
-from routerlab.models import load_from
-from routerlab.openai_backend import OpenAIBackend
+from routerlab.lm.sampling import SamplingParams
+from routerlab.lm.generation import generate_frame, TransformersBackend
+from routerlab.lm.models import load_from
+from routerlab.lm.openai_backend import OpenAIBackend
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm_cpu]
 
@@ -95,8 +96,9 @@ def test_vllm_server_continues_the_answer_opening_like_transformers(vllm_server,
 
 OFFLINE = """
 import json, sys
-from routerlab.generation import SamplingParams, VLLMBackend
-from routerlab.prompts import build_messages
+from routerlab.lm.sampling import SamplingParams
+from routerlab.lm.generation import VLLMBackend
+from routerlab.lm.prompts import build_messages
 
 if __name__ == "__main__":  # vLLM starts its engine in a subprocess
     model_dir, rows = sys.argv[1], json.loads(sys.argv[2])

@@ -204,7 +204,7 @@ def test_regenerate_one_table_from_cache(run, table, rule):
     ({"models": {"w": {"source": "pypi-gguf", "name": "no-such-model"}}, "weak": "w", "strong": "w"},
      "models.w.name = 'no-such-model'"),
     ({"weak": "missing"}, "weak = 'missing': not a key of models"),
-    ({"routers": {"x": {"kind": "nope"}}}, "routers.x: unknown router kind 'nope'"),
+    ({"routers": {"x": {"kind": "nope"}}}, "routers.x: unknown binary router 'nope'"),
     ({"training": {"sets": {"all": ["arithmetic", "ghost"]}}}, "training.sets.all: dataset 'ghost'"),
 ])
 def test_bad_config_fails_before_any_job(tmp_path, patch, expected):
@@ -238,3 +238,20 @@ def test_lint_and_format():
     fmt = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow"], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_readme_dag_is_drawn_from_the_workflow(tmp_path):
+    """README's DAG block equals `snakemake --rulegraph mermaid-js` now, and the check notices a stale one."""
+    check = subprocess.run([sys.executable, "scripts/readme_dag.py", "--check"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=300)
+    assert check.returncode == 0, check.stderr
+    readme = (ROOT / "README.md").read_text()
+    for rule in ("table_main", "token_router_table", "kmodel_table_routereval", "kmodel_table_r2router"):
+        assert f"[{rule}]" in readme  # every branch is drawn
+    wd = copy_project(tmp_path / "p")
+    shutil.copytree(ROOT / "scripts", wd / "scripts")
+    stale = wd / "README.md"
+    stale.write_text(readme.replace("[table_main]", "[threshold]"))
+    out = subprocess.run([sys.executable, "scripts/readme_dag.py", "--check"], cwd=wd, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 1 and "out of date" in out.stderr

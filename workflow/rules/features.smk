@@ -1,24 +1,24 @@
 rule features:
     input:
-        data="results/data/{dataset}.parquet",
-        model="results/models/{model}",
+        data=path("data"),
+        model=path("model"),
     output:
-        temp(directory("results/feature_shards/{model}/{dataset}/shard{shard}-of{n}")),
+        temp(directory(path("feature_shard"))),
     log:
         "logs/features/{model}/{dataset}/shard{shard}-of{n}.log",
     benchmark:
         "results/benchmarks/features/{model}/{dataset}/shard{shard}-of{n}.tsv"
     conda:
-        "../../envs/cpu.yaml"
+        model_env
     threads: 2
     resources:
         mem_mb=8000,
         gpu=model_gpus,
     params:
         runtime=model_runtime,
-        style=config["generation"]["style"],
-        token_budget=config["features"]["token_budget"],
-        max_batch_size=config["features"]["max_batch_size"],
+        style=config_slice("generation", "style"),
+        token_budget=config_slice("features", "token_budget"),
+        max_batch_size=config_slice("features", "max_batch_size"),
     script:
         "../scripts/features.py"
 
@@ -27,7 +27,7 @@ rule gather_features:
     input:
         feature_shards,
     output:
-        directory("results/features/{model}/{dataset}"),
+        directory(path("features")),
     log:
         "logs/gather_features/{model}/{dataset}.log",
     benchmark:
@@ -40,9 +40,9 @@ rule gather_features:
 
 rule embed:
     input:
-        data="results/data/{dataset}.parquet",
+        data=path("data"),
     output:
-        directory("results/embeddings/{dataset}"),
+        directory(path("embeddings")),
     log:
         "logs/embed/{dataset}.log",
     benchmark:
@@ -51,6 +51,6 @@ rule embed:
         "../../envs/cpu.yaml"
     threads: 2
     params:
-        embedder=canonical(config["features"]["embedder"]),
+        embedder=config_slice("features", "embedder"),
     script:
         "../scripts/embed.py"

@@ -1,23 +1,23 @@
 rule generate:
     input:
-        data="results/data/{dataset}.parquet",
-        model="results/models/{model}",
+        data=path("data"),
+        model=path("model"),
     output:
-        temp("results/generations/{model}/{dataset}/shard{shard}-of{n}.parquet"),
+        temp(path("generation_shard")),
     log:
         "logs/generate/{model}/{dataset}/shard{shard}-of{n}.log",
     benchmark:
         "results/benchmarks/generate/{model}/{dataset}/shard{shard}-of{n}.tsv"
     conda:
-        "../../envs/cpu.yaml"
+        model_env
     threads: 2
     resources:
         mem_mb=8000,
         gpu=model_gpus,
     params:
         runtime=model_runtime,
-        style=config["generation"]["style"],
-        sampling=canonical(config["generation"]["sampling"]),
+        style=config_slice("generation", "style"),
+        sampling=config_slice("generation", "sampling"),
     script:
         "../scripts/generate.py"
 
@@ -26,7 +26,7 @@ rule gather_generations:
     input:
         generation_shards,
     output:
-        "results/generations/{model}/{dataset}.parquet",
+        path("generations"),
     log:
         "logs/gather_generations/{model}/{dataset}.log",
     benchmark:
@@ -35,4 +35,4 @@ rule gather_generations:
     conda:
         "../../envs/cpu.yaml"
     script:
-        "../scripts/gather_tables.py"
+        "../scripts/gather_generations.py"

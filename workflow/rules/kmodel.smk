@@ -6,8 +6,8 @@ rule kmodel_outcomes:
     input:
         unpack(kmodel_outcome_inputs),
     output:
-        outcomes="results/kmodel/{source}/outcomes.parquet",
-        queries="results/kmodel/{source}/queries.parquet",
+        outcomes=path("kmodel_outcomes"),
+        queries=path("kmodel_queries"),
     log:
         "logs/kmodel_outcomes/{source}.log",
     benchmark:
@@ -25,7 +25,7 @@ rule kmodel_features:
     input:
         unpack(kmodel_feature_inputs),
     output:
-        directory("results/kmodel/{source}/features"),
+        directory(path("kmodel_features")),
     log:
         "logs/kmodel_features/{source}.log",
     benchmark:
@@ -41,12 +41,12 @@ rule kmodel_features:
 
 rule kmodel_evaluate:
     input:
-        outcomes="results/kmodel/{source}/outcomes.parquet",
-        queries="results/kmodel/{source}/queries.parquet",
-        features="results/kmodel/{source}/features",
+        outcomes=path("kmodel_outcomes"),
+        queries=path("kmodel_queries"),
+        features=path("kmodel_features"),
     output:
-        result="results/kmodel/{source}/routereval_{difficulty}.json",
-        selections="results/kmodel/{source}/routereval_{difficulty}.selections.parquet",
+        result=path("routereval"),
+        selections=path("routereval_selections"),
     log:
         "logs/kmodel_evaluate/{source}/{difficulty}.log",
     benchmark:
@@ -55,21 +55,21 @@ rule kmodel_evaluate:
         "../../envs/cpu.yaml"
     threads: 2
     params:
-        routers=canonical(KMODEL["routers"]) if KMODEL else {},
-        sizes=kmodel_pool_sizes,
-        groups=KMODEL["groups"] if KMODEL else [],
-        reference=KMODEL["reference"] if KMODEL else None,
+        routers=config_slice("routers", within=KMODEL, default={}),
+        sizes=config_slice("pools", "{difficulty}", within=KMODEL),
+        groups=config_slice("groups", within=KMODEL, default=[]),
+        reference=config_slice("reference", within=KMODEL, default=None),
     script:
         "../scripts/kmodel_evaluate.py"
 
 
 rule kmodel_r2router_train:
     input:
-        outcomes="results/kmodel/{source}/outcomes.parquet",
-        queries="results/kmodel/{source}/queries.parquet",
-        features="results/kmodel/{source}/features",
+        outcomes=path("kmodel_outcomes"),
+        queries=path("kmodel_queries"),
+        features=path("kmodel_features"),
     output:
-        directory("results/kmodel/{source}/r2router/category_router"),
+        directory(path("r2router_bundle")),
     log:
         "logs/kmodel_r2router_train/{source}.log",
     benchmark:
@@ -78,22 +78,22 @@ rule kmodel_r2router_train:
         "../../envs/cpu.yaml"
     threads: 2
     params:
-        prices=kmodel_prices,
-        params=canonical(KMODEL["r2router"].get("params", {})) if KMODEL else {},
-        lambdas=kmodel_lambdas(),
-        beta=KMODEL["arena_beta"] if KMODEL else 0.1,
+        prices=config_slice("sources", "{source}", "prices", within=KMODEL),
+        params=config_slice("r2router", "params", within=KMODEL, default={}),
+        lambdas=config_slice("r2router", "lambdas", within=KMODEL, default=[]),
+        beta=config_slice("arena_beta", within=KMODEL, default=0.1),
     script:
         "../scripts/kmodel_r2router_train.py"
 
 
 rule kmodel_r2router_route:
     input:
-        outcomes="results/kmodel/{source}/outcomes.parquet",
-        queries="results/kmodel/{source}/queries.parquet",
-        features="results/kmodel/{source}/features",
+        outcomes=path("kmodel_outcomes"),
+        queries=path("kmodel_queries"),
+        features=path("kmodel_features"),
         bundle=kmodel_bundle,
     output:
-        "results/kmodel/{source}/r2router.json",
+        path("r2router"),
     log:
         "logs/kmodel_r2router_route/{source}.log",
     benchmark:
@@ -102,10 +102,10 @@ rule kmodel_r2router_route:
         "../../envs/cpu.yaml"
     threads: 2
     params:
-        routers=canonical(KMODEL["routers"]) if KMODEL else {},
-        prices=kmodel_prices,
-        lambdas=kmodel_lambdas(),
-        beta=KMODEL["arena_beta"] if KMODEL else 0.1,
+        routers=config_slice("routers", within=KMODEL, default={}),
+        prices=config_slice("sources", "{source}", "prices", within=KMODEL),
+        lambdas=config_slice("r2router", "lambdas", within=KMODEL, default=[]),
+        beta=config_slice("arena_beta", within=KMODEL, default=0.1),
         retrain_target=kmodel_retrain_target,
     script:
         "../scripts/kmodel_r2router_route.py"
@@ -113,10 +113,7 @@ rule kmodel_r2router_route:
 
 rule kmodel_table_routereval:
     input:
-        results=expand(
-            "results/kmodel/{source}/routereval_{{difficulty}}.json",
-            source=KMODEL_SOURCES,
-        ),
+        results=expand(path("routereval"), source=KMODEL_SOURCES, allow_missing=True),
     output:
         md=report(
             "results/tables/routereval_{difficulty}.md",
@@ -137,7 +134,7 @@ rule kmodel_table_routereval:
 
 rule kmodel_table_r2router:
     input:
-        results=expand("results/kmodel/{source}/r2router.json", source=KMODEL_SOURCES),
+        results=expand(path("r2router"), source=KMODEL_SOURCES),
     output:
         md=report(
             "results/tables/r2router.md",

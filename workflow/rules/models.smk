@@ -1,6 +1,6 @@
 rule materialise_model:
     output:
-        directory("results/models/{model}"),
+        directory(path("model")),
     log:
         "logs/materialise_model/{model}.log",
     benchmark:
@@ -11,6 +11,6 @@ rule materialise_model:
     resources:
         mem_mb=12000,
     params:
-        spec=model_spec,
+        spec=config_slice("models", "{model}"),
     script:
         "../scripts/materialise_model.py"

@@ -2,8 +2,8 @@ rule train:
     input:
         unpack(train_inputs),
     output:
-        router="results/routers/{router}/{train}/seed{seed}/router.joblib",
-        info="results/routers/{router}/{train}/seed{seed}/train.json",
+        router=path("router"),
+        info=path("train_info"),
     log:
         "logs/train/{router}/{train}/seed{seed}.log",
     benchmark:
@@ -12,7 +12,7 @@ rule train:
         "../../envs/cpu.yaml"
     threads: 1
     resources:
-        gpu=router_gpus,
+        gpu=config_slice("routers", "{router}", "gpus", default=0),
     params:
         router=router_entry,
         members=train_members,
@@ -24,7 +24,7 @@ rule predict:
     input:
         unpack(predict_inputs),
     output:
-        "results/predictions/{router}/{train}/seed{seed}/{test}.parquet",
+        path("predictions"),
     log:
         "logs/predict/{router}/{train}/seed{seed}/{test}.log",
     benchmark:

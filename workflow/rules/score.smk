@@ -2,13 +2,13 @@ rule score:
     input:
         unpack(score_inputs),
     output:
-        "results/scores/{model}/{dataset}.parquet",
+        path("scores"),
     log:
         "logs/score/{model}/{dataset}.log",
     benchmark:
         "results/benchmarks/score/{model}/{dataset}.tsv"
     conda:
-        "../../envs/cpu.yaml"
+        judge_env
     threads: score_threads
     resources:
         gpu=score_gpus,
@@ -20,11 +20,11 @@ rule score:
 
 rule labels:
     input:
-        data="results/data/{dataset}.parquet",
-        weak=f"results/scores/{WEAK}/{{dataset}}.parquet",
-        strong=f"results/scores/{STRONG}/{{dataset}}.parquet",
+        data=path("data"),
+        weak=path("scores", model=WEAK),
+        strong=path("scores", model=STRONG),
     output:
-        "results/labels/{dataset}.parquet",
+        path("labels"),
     log:
         "logs/labels/{dataset}.log",
     benchmark:

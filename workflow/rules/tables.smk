@@ -1,8 +1,8 @@
 rule table_main:
     input:
-        metrics=metric_files(),
-        thresholds=threshold_files(),
-        labels=expand("results/labels/{dataset}.parquet", dataset=TEST_SETS),
+        metrics=run_files("metrics"),
+        thresholds=run_files("thresholds"),
+        labels=expand(path("labels"), dataset=TEST_SETS),
     output:
         md=report(
             "results/tables/main.md",
@@ -18,13 +18,15 @@ rule table_main:
     localrule: True
     conda:
         "../../envs/cpu.yaml"
+    params:
+        evaluation=evaluation_params(),
     script:
         "../scripts/table_main.py"
 
 
 rule table_xbench_main:
     input:
-        metrics=metric_files(),
+        metrics=run_files("metrics"),
     output:
         md=report(
             "results/tables/xbench_main.md",
@@ -41,14 +43,14 @@ rule table_xbench_main:
     conda:
         "../../envs/cpu.yaml"
     params:
-        train_sets=canonical(config["training"]["sets"]),
+        train_sets=config_slice("training", "sets"),
     script:
         "../scripts/table_xbench_main.py"
 
 
 rule table_xbench_ablation_layers:
     input:
-        metrics=metric_files(),
+        metrics=run_files("metrics"),
     output:
         md=report(
             "results/tables/xbench_ablation_layers.md",
@@ -72,8 +74,8 @@ rule table_xbench_ablation_layers:
 
 rule table_operating_points:
     input:
-        thresholds=threshold_files(),
-        curves=curve_files(),
+        thresholds=run_files("thresholds"),
+        curves=run_files("curve"),
     output:
         md=report(
             "results/tables/operating_points.md",
@@ -90,14 +92,14 @@ rule table_operating_points:
     conda:
         "../../envs/cpu.yaml"
     params:
-        call_rates=config["evaluation"]["call_rates"],
+        call_rates=config_slice("evaluation", "call_rates"),
     script:
         "../scripts/table_operating_points.py"
 
 
 rule plot_call_performance:
     input:
-        curves=curve_files(),
+        curves=run_files("curve"),
     output:
         report(
             "results/plots/call_performance.png",
@@ -119,7 +121,7 @@ rule plot_call_performance:
 
 rule plot_recovery:
     input:
-        curves=curve_files(),
+        curves=run_files("curve"),
     output:
         report(
             "results/plots/recovery.png",

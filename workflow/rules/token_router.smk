@@ -4,17 +4,17 @@
 
 rule token_continuations:
     input:
-        data="results/data/{dataset}.parquet",
+        data=path("data"),
         strong=token_router_model("strong"),
         weak=token_router_model("weak"),
     output:
-        "results/token_router/continuations/{dataset}.parquet",
+        path("token_continuations"),
     log:
         "logs/token_continuations/{dataset}.log",
     benchmark:
         "results/benchmarks/token_continuations/{dataset}.tsv"
     conda:
-        "../../envs/cpu.yaml"
+        token_router_env("strong")
     threads: 2
     resources:
         mem_mb=8000,
@@ -27,16 +27,16 @@ rule token_continuations:
 
 rule token_labels:
     input:
-        continuations="results/token_router/continuations/{dataset}.parquet",
+        continuations=path("token_continuations"),
         weak=token_router_model("weak"),
     output:
-        directory("results/token_router/tokens/{dataset}"),
+        directory(path("token_dir")),
     log:
         "logs/token_labels/{dataset}.log",
     benchmark:
         "results/benchmarks/token_labels/{dataset}.tsv"
     conda:
-        "../../envs/cpu.yaml"
+        token_router_env("weak")
     threads: 2
     resources:
         mem_mb=8000,
@@ -51,9 +51,9 @@ rule token_router_train:
     input:
         tokens=token_router_token_dirs,
     output:
-        router="results/token_router/router.pt",
-        info="results/token_router/train.json",
-        predictions="results/token_router/predictions.parquet",
+        router=path("token_router"),
+        info=path("token_router_info"),
+        predictions=path("token_predictions"),
     log:
         "logs/token_router_train.log",
     benchmark:
@@ -69,7 +69,7 @@ rule token_router_train:
 
 rule token_router_table:
     input:
-        predictions="results/token_router/predictions.parquet",
+        predictions=path("token_predictions"),
     output:
         md=report(
             "results/tables/token_router.md",
@@ -77,8 +77,8 @@ rule token_router_table:
             category="Tables",
         ),
         csv="results/tables/token_router.csv",
-        thresholds="results/token_router/thresholds.json",
-        curve="results/token_router/curve.parquet",
+        thresholds=path("token_thresholds"),
+        curve=path("token_curve"),
     log:
         "logs/tables/token_router.log",
     benchmark:
@@ -94,8 +94,8 @@ rule token_router_table:
 
 rule token_router_plot:
     input:
-        curve="results/token_router/curve.parquet",
-        thresholds="results/token_router/thresholds.json",
+        curve=path("token_curve"),
+        thresholds=path("token_thresholds"),
     output:
         report(
             "results/plots/token_router_recall_usage.png",

@@ -2,35 +2,35 @@
 # `uncertainty.splits` only: training-free routers score validation and test rows.
 rule sample:
     input:
-        data="results/data/{dataset}.parquet",
-        model="results/models/{model}",
+        data=path("data"),
+        model=path("model"),
     output:
-        "results/samples/{model}/{dataset}.parquet",
+        path("samples"),
     log:
         "logs/sample/{model}/{dataset}.log",
     benchmark:
         "results/benchmarks/sample/{model}/{dataset}.tsv"
     conda:
-        "../../envs/cpu.yaml"
+        model_env
     threads: 2
     resources:
         mem_mb=8000,
         gpu=model_gpus,
     params:
         runtime=model_runtime,
-        style=config["generation"]["style"],
-        sampling=canonical(config["uncertainty"]["sampling"]),
-        splits=config["uncertainty"]["splits"],
+        style=config_slice("generation", "style"),
+        sampling=config_slice("uncertainty", "sampling"),
+        splits=config_slice("uncertainty", "splits"),
     script:
         "../scripts/sample.py"
 
 
 rule semantic_clusters:
     input:
-        data="results/data/{dataset}.parquet",
-        samples="results/samples/{model}/{dataset}.parquet",
+        data=path("data"),
+        samples=path("samples"),
     output:
-        "results/semantic_clusters/{model}/{dataset}.parquet",
+        path("semantic_clusters"),
     log:
         "logs/semantic_clusters/{model}/{dataset}.log",
     benchmark:
@@ -39,32 +39,32 @@ rule semantic_clusters:
         "../../envs/cpu.yaml"
     threads: 2
     params:
-        equivalence=canonical(config["uncertainty"]["equivalence"]),
+        equivalence=config_slice("uncertainty", "equivalence"),
     script:
         "../scripts/semantic_clusters.py"
 
 
 rule self_check:
     input:
-        data="results/data/{dataset}.parquet",
-        model="results/models/{model}",
-        generations="results/generations/{model}/{dataset}.parquet",
+        data=path("data"),
+        model=path("model"),
+        generations=path("generations"),
     output:
-        "results/self_check/{model}/{dataset}.parquet",
+        path("self_check"),
     log:
         "logs/self_check/{model}/{dataset}.log",
     benchmark:
         "results/benchmarks/self_check/{model}/{dataset}.tsv"
     conda:
-        "../../envs/cpu.yaml"
+        model_env
     threads: 2
     resources:
         mem_mb=8000,
         gpu=model_gpus,
     params:
         runtime=model_runtime,
-        style=config["generation"]["style"],
-        prompt=config["uncertainty"]["self_check"]["prompt"],
-        splits=config["uncertainty"]["splits"],
+        style=config_slice("generation", "style"),
+        prompt=config_slice("uncertainty", "self_check", "prompt"),
+        splits=config_slice("uncertainty", "splits"),
     script:
         "../scripts/self_check.py"

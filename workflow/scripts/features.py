@@ -1,10 +1,10 @@
 """Rule features: one shard of the weak model's activation features for one dataset."""
 
-from routerlab.features import FeatureExtractor, write_features
-from routerlab.gpu import lease_gpus
-from routerlab.io import read_table
-from routerlab.pipeline import progress_logger, records, set_threads, setup_logging, shard_rows
-from routerlab.prompts import build_messages
+from routerlab.binary.features import FeatureExtractor, write_features
+from routerlab.core.gpu import lease_gpus
+from routerlab.core.io import read_table
+from routerlab.core.runtime import progress_logger, records, set_threads, setup_logging, shard_rows
+from routerlab.lm.prompts import build_messages
 
 log = setup_logging(snakemake.log[0])
 # Before anything touches CUDA: this job's own devices (no-op on CPU).

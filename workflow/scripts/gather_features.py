@@ -1,8 +1,8 @@
 """Gather feature shards (in shard order) into one feature directory."""
 
-from routerlab.features import concat_feature_dirs
-from routerlab.io import read_json
-from routerlab.pipeline import setup_logging
+from routerlab.binary.features import concat_feature_dirs
+from routerlab.core.io import read_json
+from routerlab.core.runtime import setup_logging
 
 log = setup_logging(snakemake.log[0])
 meta = read_json(f"{snakemake.input[0]}/meta.json")

@@ -2,9 +2,10 @@
 
 from pathlib import Path
 
-from routerlab.kmodel.outcomes import from_pipeline, read_source
+from routerlab.kmodel.importers import read_source
+from routerlab.kmodel.outcomes import from_pipeline
 from routerlab.kmodel.pools import assign_split
-from routerlab.pipeline import setup_logging
+from routerlab.core.runtime import setup_logging
 
 log = setup_logging(snakemake.log[0])
 spec = snakemake.params.spec

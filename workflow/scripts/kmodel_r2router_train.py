@@ -6,9 +6,9 @@ only UNAVAILABLE.json with the reason, which the route step turns into a note ro
 
 from pathlib import Path
 
-from routerlab.io import write_json
+from routerlab.core.io import write_json
 from routerlab.kmodel.evaluate import load_source, train_r2, usage_mode
-from routerlab.pipeline import set_threads, setup_logging
+from routerlab.core.runtime import set_threads, setup_logging
 
 log = setup_logging(snakemake.log[0])
 set_threads(snakemake.threads)

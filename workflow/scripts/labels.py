@@ -1,7 +1,8 @@
 """Rule labels: weak and strong scores side by side, and the router's training label."""
 
-from routerlab.io import read_table, write_table
-from routerlab.pipeline import LABELS_VERSION, labels_frame, setup_logging
+from routerlab.core.io import read_table, write_table
+from routerlab.binary.data import labels_frame, LABELS_VERSION
+from routerlab.core.runtime import setup_logging
 
 log = setup_logging(snakemake.log[0])
 df = labels_frame(read_table(snakemake.input.data), read_table(snakemake.input.weak), read_table(snakemake.input.strong))

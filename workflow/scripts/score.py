@@ -1,15 +1,16 @@
 """Rule score: per-query correctness of one model's answers (verifiers, or the configured LLM judge)."""
 
-from routerlab.io import read_table, write_table
-from routerlab.pipeline import progress_logger, score_frame, set_threads, setup_logging
+from routerlab.core.io import read_table, write_table
+from routerlab.core.runtime import progress_logger, set_threads, setup_logging
+from routerlab.scoring.frames import score_frame
 
 log = setup_logging(snakemake.log[0])
 judge_cfg = snakemake.params.judge
 judge = None
 if judge_cfg:
-    from routerlab.generation import backend_from_runtime
-    from routerlab.gpu import lease_gpus
-    from routerlab.judge import Judge
+    from routerlab.lm.generation import backend_from_runtime
+    from routerlab.core.gpu import lease_gpus
+    from routerlab.lm.judge import Judge
 
     gpu_lease = lease_gpus(snakemake.resources.get("gpu", 0))
     set_threads(snakemake.threads)

@@ -1,9 +1,9 @@
 """Rule token_continuations: the strong model's continuations (exact token ids) for the token router."""
 
-from routerlab.gpu import lease_gpus
-from routerlab.io import read_table, write_table
-from routerlab.pipeline import progress_logger, set_threads, setup_logging
-from routerlab.token_labels import run_continuations
+from routerlab.core.gpu import lease_gpus
+from routerlab.core.io import read_table, write_table
+from routerlab.core.runtime import progress_logger, set_threads, setup_logging
+from routerlab.token.labels import run_continuations
 
 log = setup_logging(snakemake.log[0])
 # Before anything touches CUDA: this job's own devices (no-op on CPU).

@@ -1,9 +1,9 @@
 """Rule token_labels: per-token divergence labels and weak-model features from one teacher-forced pass."""
 
-from routerlab.gpu import lease_gpus
-from routerlab.io import read_table, read_table_meta
-from routerlab.pipeline import progress_logger, set_threads, setup_logging
-from routerlab.token_labels import run_labels, write_token_tables
+from routerlab.core.gpu import lease_gpus
+from routerlab.core.io import read_table, read_table_meta
+from routerlab.core.runtime import progress_logger, set_threads, setup_logging
+from routerlab.token.labels import run_labels, write_token_tables
 
 log = setup_logging(snakemake.log[0])
 # Before anything touches CUDA: this job's own devices (no-op on CPU).

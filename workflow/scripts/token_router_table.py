@@ -1,8 +1,8 @@
 """Rule token_router_table: threshold on validation, usage/recall on test, and where the usage goes."""
 
-from routerlab.io import read_table, write_json, write_table
-from routerlab.pipeline import setup_logging
-from routerlab.token_router import token_curve, token_report, write_report
+from routerlab.core.io import read_table, write_json, write_table
+from routerlab.core.runtime import setup_logging
+from routerlab.token.router import token_curve, token_report, write_report
 
 log = setup_logging(snakemake.log[0])
 s = snakemake.params.settings

@@ -1,8 +1,8 @@
 """Rule token_router_train: fit the token router (early stopping on validation), predict every split."""
 
-from routerlab.io import write_json, write_table
-from routerlab.pipeline import set_threads, setup_logging
-from routerlab.token_router import train_and_predict
+from routerlab.core.io import write_json, write_table
+from routerlab.core.runtime import set_threads, setup_logging
+from routerlab.token.router import train_and_predict
 
 log = setup_logging(snakemake.log[0])
 set_threads(snakemake.threads)

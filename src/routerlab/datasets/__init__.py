@@ -41,9 +41,9 @@ from ._sources import SOURCES, cache_dir
 from .catalog import CATALOG, CATALOG_ALIASES
 
 __all__ = [
-    "SCHEMA_VERSION", "COLUMNS", "TASKS", "SPLITS", "CATALOG", "FORMATS", "GENERATORS", "SOURCE_KINDS",
-    "DatasetError", "DatasetUnavailableError", "load_dataset", "assign_splits", "resolve_spec", "validate_schema",
-    "last_boxed", "parse_mc_instruction", "cache_dir",
+    "SCHEMA_VERSION", "COLUMNS", "TASKS", "SPLITS", "DEFAULT_FRACTIONS", "CATALOG", "FORMATS", "GENERATORS",
+    "SOURCE_KINDS", "DatasetError", "DatasetUnavailableError", "load_dataset", "assign_splits", "resolve_spec",
+    "validate_schema", "last_boxed", "parse_mc_instruction", "cache_dir",
 ]
 
 SOURCE_KINDS = ("builtin", "local", "hf", "url", "package")

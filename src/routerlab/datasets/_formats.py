@@ -9,6 +9,7 @@ file layout and the hub layout.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
@@ -383,8 +384,6 @@ def _generic(row: RawRow, spec: Mapping[str, Any]) -> dict:
         else:
             raw = get(row, ch_col, what=f"choices (columns.choices = {ch_col!r})", fmt="generic")
             if isinstance(raw, str):
-                import json
-
                 try:
                     raw = json.loads(raw)
                 except ValueError:

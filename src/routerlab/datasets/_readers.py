@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+import pandas as pd
+
 from ._core import DatasetError
 
 FILE_TYPES = ("jsonl", "json", "csv", "tsv", "parquet")
@@ -123,8 +125,6 @@ def read_file(path: str | Path, *, kind: str | None = None, header: bool = True,
                 for i, rec in enumerate(reader):
                     yield i, (dict(rec) if header else list(rec))
         elif kind == "parquet":
-            import pandas as pd
-
             df = pd.read_parquet(path)
             for i, rec in enumerate(df.to_dict("records")):
                 yield i, {k: _clean(v) for k, v in rec.items()}

@@ -15,6 +15,7 @@ from typing import Any, Iterator, Mapping
 from ._core import DatasetError, DatasetUnavailableError, log
 from ._formats import Format
 from ._readers import RawRow, expand_path, read_file, stem
+from routerlab.core.io import atomic_path
 
 # pip name → (module, data file candidates relative to the module directory)
 PACKAGE_DATA: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -62,8 +63,6 @@ def local_rows(name: str, spec: Mapping[str, Any], fmt: Format) -> Iterator[RawR
 
 def download(url: str, name: str, spec: Mapping[str, Any], fmt: str | None) -> Path:
     """Fetch ``url`` once into the cache (atomically); later calls reuse the file."""
-    from routerlab.io import atomic_path
-
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme not in ("http", "https", "file"):
         raise DatasetError(f"dataset {name!r}: `path:` {url!r} is not an http(s) URL; for a file on disk use "

@@ -11,7 +11,11 @@ import glob
 from pathlib import Path
 from typing import Any, Mapping
 
-from routerlab.config_check import ConfigError
+from routerlab.core.errors import ConfigError
+from routerlab.kmodel.features import FEATURE_MODES
+from routerlab.kmodel.importers import FORMATS
+from routerlab.kmodel.pools import DIFFICULTIES, GROUPS
+from routerlab.kmodel.routers import make_router
 
 PIPELINE = "pipeline"
 
@@ -37,11 +41,6 @@ def _prices(kcfg: Mapping[str, Any], config: Mapping[str, Any], extra: Mapping[s
 
 def resolve(config: Mapping[str, Any]) -> dict[str, Any] | None:
     """Sources and settings of the K-model branch; None when the config has no ``kmodel`` section."""
-    from routerlab.kmodel.features import FEATURE_MODES
-    from routerlab.kmodel.outcomes import FORMATS
-    from routerlab.kmodel.pools import DIFFICULTIES, GROUPS
-    from routerlab.routers import make_router
-
     kcfg = config.get("kmodel")
     if kcfg is None:
         return None
@@ -94,7 +93,7 @@ def resolve(config: Mapping[str, Any]) -> dict[str, Any] | None:
     routers = dict(kcfg.get("routers", {}))
     for name, entry in routers.items():
         try:
-            make_router(entry.get("kind", name), task="kmodel", **entry.get("params", {}))
+            make_router(entry.get("kind", name), **entry.get("params", {}))
         except ValueError as e:
             raise ConfigError(f"kmodel.routers.{name}: {e}") from None
     pools = {d: list(kcfg.get("pools", {}).get(d, DIFFICULTIES[d])) for d in DIFFICULTIES}
@@ -103,9 +102,9 @@ def resolve(config: Mapping[str, Any]) -> dict[str, Any] | None:
     if bad:
         raise ConfigError(f"kmodel.groups: {bad}, expected a subset of {list(GROUPS)}")
     r2 = dict(kcfg.get("r2router", {}))
-    try:
-        from routerlab.kmodel.r2router import R2Router
+    from routerlab.kmodel.r2router import R2Router  # lazy: it imports sklearn (~1.5 s on every Snakefile parse)
 
+    try:
         R2Router(**r2.get("params", {}))
     except (TypeError, ValueError) as e:
         raise ConfigError(f"kmodel.r2router.params: {e}") from None

@@ -23,8 +23,15 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from routerlab.core.io import read_json
+from routerlab.core.router import RoutingData
+from routerlab.kmodel import features
+from routerlab.kmodel.cost import aiq, frontier, normalised_cost, optimality, price_of, query_cost, router_cost_accuracy
+from routerlab.kmodel.metrics import kmodel_report, kmodel_summary, select_models
 from routerlab.kmodel.outcomes import Outcomes
-from routerlab.kmodel.pools import DIFFICULTIES, GROUPS, describe, given_pools, leaderboard, pools_for
+from routerlab.kmodel.pools import describe, DIFFICULTIES, given_pools, GROUPS, leaderboard, pools_for
+from routerlab.kmodel.r2router import Candidate, R2Router
+from routerlab.kmodel.routers import make_router, unit_hash
 
 EVAL_VERSION = 1
 
@@ -45,16 +52,12 @@ class Source:
         return self.outcomes.queries["query_id"].astype(str).tolist()
 
     def data(self, rows: np.ndarray):
-        from routerlab.routers import RoutingData
-
         ids = self.ids
         return RoutingData(ids=[ids[i] for i in rows], embeddings=self.X[rows],
                            source={"embeddings": f"kmodel source {self.name}"})
 
 
 def load_source(name: str, outcomes_dir: str | Path, features_dir: str | Path) -> Source:
-    from routerlab.kmodel import features
-
     out = Outcomes.load(outcomes_dir)
     if out.queries["split"].isna().any():
         raise ValueError(f"{outcomes_dir}: queries without a split; re-run the kmodel_outcomes rule")
@@ -77,10 +80,8 @@ def _router_entries(routers: Mapping[str, Mapping[str, Any]]) -> list[tuple[str,
 
 def _fit_predict(kind: str, params: dict[str, Any], src: Source, tr: np.ndarray, te: np.ndarray, Y: np.ndarray,
                  costs: np.ndarray | None) -> tuple[np.ndarray, Any, float]:
-    from routerlab.routers import make_router
-
     t0 = time.perf_counter()
-    r = make_router(kind, task="kmodel", **params).fit(src.data(tr), Y[tr], costs=costs)
+    r = make_router(kind, **params).fit(src.data(tr), Y[tr], costs=costs)
     q = r.predict_proba(src.data(te), Y[te] if r.needs_true_scores else None)
     return q, r, time.perf_counter() - t0
 
@@ -89,8 +90,6 @@ def evaluate_routereval(src: Source, difficulty: str, routers: Mapping[str, Mapp
                         sizes: Sequence[int] | None = None, groups: Sequence[str] = GROUPS,
                         reference: float | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
     """RouterEval metrics for every (pool, group, router) of one difficulty; and the test selections."""
-    from routerlab.metrics import kmodel_report, kmodel_summary, select_models
-
     out = src.outcomes
     tr, va, te = (src.positions(s) for s in ("train", "validation", "test"))
     sizes = list(sizes if sizes is not None else DIFFICULTIES[difficulty])
@@ -163,8 +162,6 @@ def evaluate_routereval(src: Source, difficulty: str, routers: Mapping[str, Mapp
 
 def candidates(out: Outcomes) -> list:
     """R2-Router candidates of an outcome table (budget and base model per candidate)."""
-    from routerlab.kmodel.r2router import Candidate
-
     t = out.table
     cands = []
     for m in out.models:
@@ -200,9 +197,7 @@ def usage_mode(out: Outcomes, prices: Mapping[str, Any]) -> tuple[str | None, st
 
 
 def price_out(prices: Mapping[str, Any]) -> dict[str, float]:
-    from routerlab.metrics import _price
-
-    return {m: _price(m, prices)[1] for m in prices}
+    return {m: price_of(m, prices)[1] for m in prices}
 
 
 def r2_training_arrays(src: Source, usage_kind: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -216,8 +211,6 @@ def r2_training_arrays(src: Source, usage_kind: str, rows: np.ndarray) -> tuple[
 def train_r2(src: Source, prices: Mapping[str, Any], params: Mapping[str, Any], lambdas: Sequence[float],
              beta: float = 0.1):
     """Fit R2-Router on the train split; returns the router, the split ids and validation routing results."""
-    from routerlab.kmodel.r2router import R2Router
-
     kind, why = usage_mode(src.outcomes, prices)
     if kind is None:
         raise ValueError(f"source {src.name!r}: R2-Router cannot run: {why}")
@@ -233,8 +226,6 @@ def train_r2(src: Source, prices: Mapping[str, Any], params: Mapping[str, Any], 
 
 def _per_query_cost(src: Source, prices: Mapping[str, Any]) -> np.ndarray:
     """Actual USD per (query, candidate): the table's cost, else tokens x prices."""
-    from routerlab.metrics import query_cost
-
     out = src.outcomes
     C = out.matrix("cost")
     if np.isnan(C).any():
@@ -248,8 +239,6 @@ def _per_query_cost(src: Source, prices: Mapping[str, Any]) -> np.ndarray:
 
 def _cost_row(name: str, kind: str, Y: np.ndarray, C: np.ndarray, sel: np.ndarray, beta: float,
               **extra: Any) -> dict[str, Any]:
-    from routerlab.metrics import normalised_cost, optimality, router_cost_accuracy
-
     rows = np.arange(Y.shape[0])
     y, c = Y[rows, sel], C[rows, sel]
     if ((Y >= 0) & (Y <= 1)).all():
@@ -281,9 +270,6 @@ def _r2_sweep(router: Any, src: Source, rows: np.ndarray, lambdas: Sequence[floa
 def evaluate_cost(src: Source, routers: Mapping[str, Mapping[str, Any]], r2: Any, prices: Mapping[str, Any],
                   lambdas: Sequence[float], *, beta: float = 0.1, usage_reason: str = "") -> dict[str, Any]:
     """Accuracy, cost and arena score on the test split for single models, references, routers and R2."""
-    from routerlab.kmodel.routers import _unit_hash
-    from routerlab.metrics import aiq, frontier
-
     out = src.outcomes
     models = out.models
     tr, va, te = (src.positions(s) for s in ("train", "validation", "test"))
@@ -297,10 +283,8 @@ def evaluate_cost(src: Source, routers: Mapping[str, Mapping[str, Any]], r2: Any
     cheapest_best = np.argmin(np.where(best, Ct, np.inf), axis=1)  # per query: the cheapest best model
     rows.append(_cost_row("oracle", "reference", Yt, Ct, cheapest_best, beta))
     ids = np.asarray(src.ids)[te]
-    random_pick = np.minimum((_unit_hash("kmodel-random:0", ids) * len(models)).astype(int), len(models) - 1)
+    random_pick = np.minimum((unit_hash("kmodel-random:0", ids) * len(models)).astype(int), len(models) - 1)
     rows.append(_cost_row("random", "reference", Yt, Ct, random_pick, beta))
-    from routerlab.metrics import select_models
-
     costs = _train_costs(C, tr)
     val_means = Y[va].mean(axis=0) if va.size else None
     for rname, kind, params in _router_entries(routers):
@@ -341,3 +325,21 @@ def evaluate_cost(src: Source, routers: Mapping[str, Mapping[str, Any]], r2: Any
 
 def unavailable(source: str, reason: str) -> dict[str, Any]:
     return {"version": EVAL_VERSION, "source": source, "available": False, "reason": reason, "rows": []}
+
+
+def route_with_bundle(src: Source, bundle: str | Path, routers: Mapping[str, Mapping[str, Any]],
+                      prices: Mapping[str, Any], lambdas: Sequence[float], *, beta: float,
+                      retrain_target: str | None) -> dict[str, Any]:
+    """Route the test split with an R2-Router bundle at every lambda, beside single models, the oracle and
+    the RouterEval routers; ``unavailable`` when the source has no usage or the bundle could not be built."""
+    bundle = Path(bundle)
+    kind, why = usage_mode(src.outcomes, prices)
+    if kind is None:
+        return unavailable(src.name, why)
+    if (bundle / "UNAVAILABLE.json").is_file():
+        return unavailable(src.name, read_json(bundle / "UNAVAILABLE.json")["reason"])
+    router = R2Router.load(bundle, retrain_target=retrain_target)
+    router.check_compatible(candidates(src.outcomes), kind, src.X.shape[1], bundle, retrain_target)
+    result = evaluate_cost(src, routers, router, prices, lambdas, beta=beta, usage_reason=why)
+    result["bundle"] = str(bundle)
+    return result

@@ -3,7 +3,7 @@
 Modes (``FEATURE_MODES``):
 
 - ``embeddings``: rows of the embed rule's outputs (results/embeddings/{dataset}), by query id;
-- ``embedder``: the configured sentence-embedding model on the prompts (routerlab.embeddings);
+- ``embedder``: the configured sentence-embedding model on the prompts (routerlab.lm.embeddings);
 - ``tfidf``: TF-IDF (word 1-2 grams) reduced by truncated SVD, both fitted on the train
   split's prompts only, rows L2-normalised: needs no model, fits any imported table;
 - ``given``: the embeddings a RouterEval pickle carries.
@@ -17,13 +17,18 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
+
+from routerlab.core.io import read_table, write_array, write_json, write_table
+from routerlab.kmodel.importers import routereval_embeddings
+from routerlab.lm.embeddings import embed_texts
 
 FEATURES_VERSION = 1
 FEATURE_MODES = ("embeddings", "embedder", "tfidf", "given")
 
 
 def tfidf_features(prompts: Sequence[str], train_mask: np.ndarray, dim: int = 256, seed: int = 0) -> np.ndarray:
-    from sklearn.decomposition import TruncatedSVD
+    from sklearn.decomposition import TruncatedSVD  # lazy: sklearn would add ~1.5 s to every Snakefile parse
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     prompts = [str(p) for p in prompts]
@@ -40,8 +45,6 @@ def tfidf_features(prompts: Sequence[str], train_mask: np.ndarray, dim: int = 25
 
 def from_embedding_dirs(query_ids: Sequence[str], dirs: Mapping[str, str | Path]) -> np.ndarray:
     """Rows of several embed-rule outputs (dataset -> directory), in ``query_ids`` order."""
-    from routerlab.io import read_table
-
     rows: dict[str, tuple[np.ndarray, int]] = {}
     for d in dirs.values():
         arr = np.load(Path(d) / "embeddings.npy", mmap_mode="r")
@@ -62,14 +65,10 @@ def build(queries: Any, mode: str, *, embedding_dirs: Mapping[str, str | Path] |
     if mode == "embeddings":
         return from_embedding_dirs(ids, embedding_dirs or {})
     if mode == "embedder":
-        from routerlab.embeddings import embed_texts
-
         return embed_texts(queries["prompt"].astype(str).tolist(), dict(embedder or {}))
     if mode == "tfidf":
         return tfidf_features(queries["prompt"].tolist(), (queries["split"] == "train").to_numpy(), dim=dim)
     if mode == "given":
-        from routerlab.kmodel.outcomes import routereval_embeddings
-
         X = routereval_embeddings(routereval_file) if routereval_file else None
         if X is None:
             raise ValueError(f"{routereval_file}: the pickle carries no 'embedding' entry; use features: tfidf "
@@ -81,10 +80,6 @@ def build(queries: Any, mode: str, *, embedding_dirs: Mapping[str, str | Path] |
 
 
 def save(out_dir: str | Path, query_ids: Sequence[str], X: np.ndarray, meta: Mapping[str, Any]) -> None:
-    import pandas as pd
-
-    from routerlab.io import write_array, write_json, write_table
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_array(out_dir / "embeddings.npy", np.asarray(X, dtype=np.float32))

@@ -13,37 +13,14 @@ queries: ``query_id`` (unique), ``dataset`` (sub-benchmark), ``category`` (R2-Ro
 query category), ``prompt``, ``split`` (train / validation / test, or None = not yet split).
 
 Every query has a row for every model of its pool: the K-model metrics need the full
-score matrix. Builders: :func:`from_pipeline` (our generate + score stages) and the
-importers of published formats, :data:`FORMATS`:
-
-- ``routerbench``: RouterBench CSV as split by RouterDC (``sample_id, prompt, eval_name``,
-  one 0/1 score column per model, ``<model>|model_response``, ``<model>|total_cost``,
-  ``oracle_model_to_route_to``); prompt is a Python list literal. No token counts.
-- ``routerdc``: RouterDC JSON array of ``{"question", "scores": {model: score} or its
-  Python-dict string, "cluster_id"?}``; the dataset is the file name without
-  ``-train``/``_test``. No tokens, no cost.
-- ``routerarena``: RouterArena ``cached_results/<model>.jsonl``, one file per model,
-  ``{"global_index", "question", "llm_selected", "token_usage": {"input_tokens",
-  "output_tokens"}, "evaluation_result": {"score", "inference_cost"}}``; the dataset is
-  ``global_index`` without its trailing ``_<n>``.
-- ``routereval``: RouterEval ``router_dataset/<bench>.pkl`` (a pickle: load only files you
-  trust), either per benchmark ``{"easy"|"hard": {size: {group: {"data": {"train_score",
-  "val_score", "test_score"}, "model"?}}}, "prompt": {"train_prompt", ...},
-  "embedding"?: {"train_embed", ...}}`` or one pool ``{"data": ..., "prompt": ...,
-  "model"?}``. Its splits and pools are kept as given.
-- ``long``: this schema itself as CSV or parquet (query columns may sit in the same file).
+score matrix. Builders: :func:`from_pipeline` (our generate + score stages) here, and the
+importers of published formats in :mod:`routerlab.kmodel.importers`.
 
 Malformed input raises :class:`OutcomeFormatError` naming the file, the row and the field.
-Queries with a missing score are dropped and counted (``on_missing="drop"``) or rejected
-(``"error"``).
 """
 
 from __future__ import annotations
 
-import ast
-import json
-import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -51,16 +28,15 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from routerlab.core.io import read_table, read_table_meta, write_table
+from routerlab.kmodel.cost import query_cost
+from routerlab.scoring.frames import scored_samples
+
 OUTCOMES_VERSION = 1
 OUTCOME_COLUMNS = ("query_id", "model", "score", "prompt_tokens", "completion_tokens", "cost")
 OPTIONAL_COLUMNS = ("budget", "base_model", "pool")
 QUERY_COLUMNS = ("query_id", "dataset", "category", "prompt", "split")
 SPLITS = ("train", "validation", "test")
-FORMATS = ("routerbench", "routerdc", "routerarena", "routereval", "long")
-GROUP_NAMES = {"all_strong": "all_strong", "all-strong": "all_strong", "allstrong": "all_strong",
-               "all_weak": "all_weak", "all-weak": "all_weak", "allweak": "all_weak",
-               "strong_to_weak": "strong_to_weak", "strong-to-weak": "strong_to_weak",
-               "strongtoweak": "strong_to_weak"}
 
 
 class OutcomeFormatError(ValueError):
@@ -106,16 +82,12 @@ class Outcomes:
         return out
 
     def save(self, out_dir: str | Path) -> None:
-        from routerlab.io import write_table
-
         meta = {"version": OUTCOMES_VERSION, **self.meta}
         write_table(Path(out_dir) / "queries.parquet", self.queries, meta=meta)
         write_table(Path(out_dir) / "outcomes.parquet", self.table, meta=meta)
 
     @classmethod
     def load(cls, out_dir: str | Path) -> "Outcomes":
-        from routerlab.io import read_table, read_table_meta
-
         path = Path(out_dir) / "outcomes.parquet"
         meta = read_table_meta(path)
         if meta.get("version") != OUTCOMES_VERSION:
@@ -127,7 +99,7 @@ class Outcomes:
 # --- validation -----------------------------------------------------------------------------
 
 
-def _first_bad(mask: np.ndarray) -> int | None:
+def first_bad(mask: np.ndarray) -> int | None:
     idx = np.flatnonzero(mask)
     return int(idx[0]) if idx.size else None
 
@@ -146,7 +118,7 @@ def validate(out: Outcomes, where: str | Path = "outcome table") -> Outcomes:
                                      field=missing[0])
     for col in ("query_id", "model"):
         s = t[col]
-        bad = _first_bad((s.isna() | (s.astype(str).str.strip() == "")).to_numpy())
+        bad = first_bad((s.isna() | (s.astype(str).str.strip() == "")).to_numpy())
         if bad is not None:
             raise OutcomeFormatError(where, "empty value", row=label(bad), field=col)
     for col, allow_nan in (("score", False), ("prompt_tokens", True), ("completion_tokens", True), ("cost", True),
@@ -155,26 +127,26 @@ def validate(out: Outcomes, where: str | Path = "outcome table") -> Outcomes:
             continue
         v = pd.to_numeric(t[col], errors="coerce").to_numpy(float)
         raw_nan = t[col].isna().to_numpy()
-        bad = _first_bad(np.isnan(v) & ~raw_nan)
+        bad = first_bad(np.isnan(v) & ~raw_nan)
         if bad is not None:
             raise OutcomeFormatError(where, f"not a number: {t[col].iloc[bad]!r}", row=label(bad), field=col)
         if not allow_nan:
-            bad = _first_bad(~np.isfinite(v))
+            bad = first_bad(~np.isfinite(v))
             if bad is not None:
                 raise OutcomeFormatError(where, f"missing or non-finite score {t[col].iloc[bad]!r}", row=label(bad),
                                          field=col)
         elif col != "score":
-            bad = _first_bad(np.isinf(v) | (v < 0))
+            bad = first_bad(np.isinf(v) | (v < 0))
             if bad is not None:
                 raise OutcomeFormatError(where, f"must be >= 0 (or empty when unknown), got {v[bad]!r}",
                                          row=label(bad), field=col)
     keys = ["pool", "query_id", "model"] if "pool" in t else ["query_id", "model"]
     dup = t.duplicated(keys, keep="first").to_numpy()
-    bad = _first_bad(dup)
+    bad = first_bad(dup)
     if bad is not None:
         raise OutcomeFormatError(where, f"duplicate row for {dict(t[keys].iloc[bad])}", row=label(bad),
                                  field="query_id")
-    qdup = _first_bad(q["query_id"].duplicated().to_numpy())
+    qdup = first_bad(q["query_id"].duplicated().to_numpy())
     if qdup is not None:
         raise OutcomeFormatError(where, f"query {q['query_id'].iloc[qdup]!r} listed twice in the queries table",
                                  field="query_id")
@@ -184,7 +156,7 @@ def validate(out: Outcomes, where: str | Path = "outcome table") -> Outcomes:
                                  f"(first: {unknown[:3]})", field="query_id")
     if "split" in q:
         bad_split = ~q["split"].isna() & ~q["split"].isin(SPLITS)
-        b = _first_bad(bad_split.to_numpy())
+        b = first_bad(bad_split.to_numpy())
         if b is not None:
             raise OutcomeFormatError(where, f"split {q['split'].iloc[b]!r} is not one of {list(SPLITS)}",
                                      field="split")
@@ -203,13 +175,13 @@ def validate(out: Outcomes, where: str | Path = "outcome table") -> Outcomes:
     return out
 
 
-def _queries_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+def queries_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     q = pd.DataFrame(list(rows), columns=list(QUERY_COLUMNS))
     q["split"] = q["split"].astype(object).where(q["split"].notna(), None)
     return q
 
 
-def _finish(table: pd.DataFrame, queries: pd.DataFrame, meta: dict[str, Any], where: str) -> Outcomes:
+def finish_outcomes(table: pd.DataFrame, queries: pd.DataFrame, meta: dict[str, Any], where: str) -> Outcomes:
     for col in ("prompt_tokens", "completion_tokens", "cost"):
         table[col] = pd.to_numeric(table[col], errors="coerce").astype(float)
     table["score"] = table["score"].astype(float)
@@ -218,6 +190,11 @@ def _finish(table: pd.DataFrame, queries: pd.DataFrame, meta: dict[str, Any], wh
 
 
 # --- our own pipeline -------------------------------------------------------------------------
+
+
+def check_on_missing(on_missing: str) -> None:
+    if on_missing not in ("drop", "error"):
+        raise ValueError(f"on_missing must be 'drop' or 'error', got {on_missing!r}")
 
 
 def from_pipeline(data: Mapping[str, str | Path], scores: Mapping[tuple[str, str], str | Path],
@@ -231,10 +208,8 @@ def from_pipeline(data: Mapping[str, str | Path], scores: Mapping[tuple[str, str
     model's price (USD per 1M tokens; an unpriced model is an error, never $0).
     Queries whose score could not be parsed (NaN) in any model are dropped and counted.
     """
-    from routerlab.io import read_table, scored_samples
-    from routerlab.metrics import query_cost
 
-    _check_on_missing(on_missing)
+    check_on_missing(on_missing)
     models = sorted({m for m, _ in scores})
     frames, qrows, dropped = [], [], {}
     for dataset, dpath in data.items():
@@ -266,414 +241,4 @@ def from_pipeline(data: Mapping[str, str | Path], scores: Mapping[tuple[str, str
         qrows += [{"query_id": str(r.id), "dataset": dataset, "category": dataset, "prompt": r.prompt, "split": None}
                   for r in keep.itertuples(index=False)]
     meta = {"format": "pipeline", "models": models, "datasets": list(data), "dropped_unparsed": dropped}
-    return _finish(pd.concat(frames, ignore_index=True), _queries_frame(qrows), meta, "pipeline score tables")
-
-
-def _check_on_missing(on_missing: str) -> None:
-    if on_missing not in ("drop", "error"):
-        raise ValueError(f"on_missing must be 'drop' or 'error', got {on_missing!r}")
-
-
-def _drop_incomplete(table: pd.DataFrame, n_models: int, on_missing: str, where: str) -> tuple[pd.DataFrame, int]:
-    """Drop queries lacking a score for some model (RouterBench/RouterArena have a few)."""
-    ok = table.dropna(subset=["score"])
-    counts = ok.groupby("query_id")["model"].nunique()
-    incomplete = set(table["query_id"]) - set(counts[counts == n_models].index)
-    if incomplete and on_missing == "error":
-        first = sorted(incomplete)[0]
-        raise OutcomeFormatError(where, f"{len(incomplete)} queries lack a score for some model (first: {first!r}); "
-                                 "set on_missing: drop to skip them", field="score")
-    return table[~table["query_id"].isin(incomplete)], len(incomplete)
-
-
-# --- RouterBench CSV --------------------------------------------------------------------------
-
-
-def _numeric_column(df: pd.DataFrame, col: str, path: str | Path, ids: pd.Series, *, lo: float | None = None,
-                    hi: float | None = None) -> np.ndarray:
-    raw = df[col]
-    v = pd.to_numeric(raw, errors="coerce").to_numpy(float)
-    bad = _first_bad(np.isnan(v) & raw.notna().to_numpy())
-    if bad is None and lo is not None:
-        bad = _first_bad(v < lo)
-    if bad is None and hi is not None:
-        bad = _first_bad(v > hi)
-    if bad is None:
-        bad = _first_bad(np.isinf(v))
-    if bad is not None:
-        rng = f" in [{lo}, {hi}]" if hi is not None else (f" >= {lo}" if lo is not None else "")
-        raise OutcomeFormatError(path, f"expected a number{rng}, got {raw.iloc[bad]!r} (sample_id {ids.iloc[bad]!r})",
-                                 row=bad + 1, field=col)
-    return v
-
-
-def _list_prompt(text: Any, path: str | Path, row: int) -> str:
-    try:
-        parts = ast.literal_eval(text) if isinstance(text, str) else None
-    except (ValueError, SyntaxError):
-        parts = None
-    if not isinstance(parts, (list, tuple)) or not parts or not all(isinstance(p, str) for p in parts):
-        raise OutcomeFormatError(path, f"expected a Python list of strings, got {str(text)[:60]!r}", row=row,
-                                 field="prompt")
-    return "\n".join(parts)
-
-
-def read_routerbench(paths: Sequence[str | Path], *, on_missing: str = "drop") -> Outcomes:
-    """RouterBench outcome CSVs (RouterDC's 0-shot split); cost from ``<model>|total_cost``."""
-    _check_on_missing(on_missing)
-    frames, qrows, models_seen, stats = [], [], None, {}
-    for path in map(Path, paths):
-        try:
-            df = pd.read_csv(path)
-        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
-            raise OutcomeFormatError(path, f"not a readable CSV ({e})") from None
-        for col in ("sample_id", "prompt", "eval_name"):
-            if col not in df.columns:
-                raise OutcomeFormatError(path, "missing column; RouterBench tables have sample_id, prompt, "
-                                         "eval_name, one score column per model and <model>|total_cost", field=col)
-        models = [c for c in df.columns if f"{c}|total_cost" in df.columns]
-        if not models:
-            raise OutcomeFormatError(path, "no model columns: expected '<model>' score columns each with a "
-                                     "'<model>|total_cost' column", field="<model>|total_cost")
-        if models_seen is not None and sorted(models) != sorted(models_seen):
-            raise OutcomeFormatError(path, f"models {sorted(set(models) ^ set(models_seen))} are not in every file; "
-                                     "all files of one source must score the same models", field="<model>")
-        models_seen = models
-        ids = df["sample_id"]
-        bad = _first_bad((ids.isna() | (ids.astype(str).str.strip() == "")).to_numpy())
-        if bad is not None:
-            raise OutcomeFormatError(path, "empty sample_id", row=bad + 1, field="sample_id")
-        ids = ids.astype(str)
-        prompts = [_list_prompt(p, path, i + 1) for i, p in enumerate(df["prompt"])]
-        blocks = []
-        for m in models:
-            blocks.append(pd.DataFrame({
-                "query_id": ids.to_numpy(), "model": m, "_row": np.arange(len(df)) + 1,
-                "score": _numeric_column(df, m, path, ids, lo=0.0, hi=1.0),
-                "cost": _numeric_column(df, f"{m}|total_cost", path, ids, lo=0.0),
-                "prompt_tokens": np.nan, "completion_tokens": np.nan}))
-        t = pd.concat(blocks, ignore_index=True)
-        # A source row lacking a model's score or cost is dropped (RouterBench has a few); by row,
-        # not by sample_id, since a repeated sample_id may split its scores over two rows.
-        incomplete = t.loc[t["score"].isna() | t["cost"].isna(), "_row"].unique()
-        if len(incomplete) and on_missing == "error":
-            raise OutcomeFormatError(path, "no score or cost for some model; set on_missing: drop to skip such rows",
-                                     row=int(incomplete.min()), field="score")
-        t = t[~t["_row"].isin(incomplete)]
-        n_drop = len(incomplete)
-        # RouterBench repeats a few sample_ids: an identical repeat is dropped, a conflicting one is an error.
-        kept_rows = sorted(set(t["_row"]))
-        first_row: dict[str, int] = {}
-        repeats = set()
-        for r in kept_rows:
-            sid = ids.iloc[r - 1]
-            if sid in first_row:
-                a = t[t["_row"] == first_row[sid]].set_index("model")["score"]
-                b = t[t["_row"] == r].set_index("model")["score"]
-                if not a.equals(b) or prompts[first_row[sid] - 1] != prompts[r - 1]:
-                    raise OutcomeFormatError(path, f"sample_id {sid!r} repeats row {first_row[sid]} with different "
-                                             "scores or prompt", row=r, field="sample_id")
-                repeats.add(r)
-            else:
-                first_row[sid] = r
-        t = t[~t["_row"].isin(repeats)].drop(columns="_row")
-        frames.append(t)
-        for sid, r in first_row.items():
-            qrows.append({"query_id": sid, "dataset": str(df["eval_name"].iloc[r - 1]),
-                          "category": str(df["eval_name"].iloc[r - 1]), "prompt": prompts[r - 1], "split": None})
-        stats[path.name] = {"rows": len(df), "dropped_missing": n_drop, "dropped_repeats": len(repeats)}
-    table = pd.concat(frames, ignore_index=True)
-    queries = _queries_frame(qrows)
-    dup = queries["query_id"].duplicated()
-    if dup.any():
-        raise OutcomeFormatError(paths[-1], f"sample_id {queries['query_id'][dup].iloc[0]!r} appears in two files",
-                                 field="sample_id")
-    return _finish(table, queries, {"format": "routerbench", "files": stats}, ", ".join(map(str, paths)))
-
-
-# --- RouterDC JSON ----------------------------------------------------------------------------
-
-
-def _routerdc_dataset(stem: str) -> str:
-    return re.sub(r"[-_](train|test|val|dev)$", "", stem)
-
-
-def read_routerdc(paths: Sequence[str | Path], *, on_missing: str = "drop") -> Outcomes:
-    """RouterDC JSON arrays of {question, scores}; no token counts or costs (cost columns NaN)."""
-    _check_on_missing(on_missing)
-    rows, qrows, models_seen = [], [], None
-    for path in map(Path, paths):
-        try:
-            items = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise OutcomeFormatError(path, f"not valid JSON ({e})") from None
-        if not isinstance(items, list):
-            raise OutcomeFormatError(path, f"expected a JSON array of items, got {type(items).__name__}")
-        for i, item in enumerate(items):
-            if not isinstance(item, dict):
-                raise OutcomeFormatError(path, f"expected an object, got {type(item).__name__}", row=i)
-            q = item.get("question")
-            if not isinstance(q, str) or not q.strip():
-                raise OutcomeFormatError(path, "missing or empty question", row=i, field="question")
-            scores = item.get("scores")
-            if isinstance(scores, str):
-                try:
-                    scores = ast.literal_eval(scores)
-                except (ValueError, SyntaxError):
-                    raise OutcomeFormatError(path, f"not a dict literal: {scores[:60]!r}", row=i,
-                                             field="scores") from None
-            if not isinstance(scores, dict) or not scores:
-                raise OutcomeFormatError(path, "expected a non-empty {model: score} mapping", row=i, field="scores")
-            if models_seen is None:
-                models_seen = sorted(scores)
-            elif sorted(scores) != models_seen:
-                raise OutcomeFormatError(path, f"models differ from the first item's: "
-                                         f"{sorted(set(scores) ^ set(models_seen))}", row=i, field="scores")
-            qid = f"{path.stem}:{i}"
-            for m, v in scores.items():
-                if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
-                    raise OutcomeFormatError(path, f"score of {m!r} is {v!r}, expected a finite number", row=i,
-                                             field=f"scores.{m}")
-                rows.append((qid, m, float(v)))
-            qrows.append({"query_id": qid, "dataset": _routerdc_dataset(path.stem),
-                          "category": _routerdc_dataset(path.stem), "prompt": q, "split": None})
-    if not rows:
-        raise OutcomeFormatError(", ".join(map(str, paths)), "no items")
-    t = pd.DataFrame(rows, columns=["query_id", "model", "score"])
-    t["prompt_tokens"] = t["completion_tokens"] = t["cost"] = np.nan
-    return _finish(t, _queries_frame(qrows), {"format": "routerdc", "files": [str(p) for p in paths]},
-                   ", ".join(map(str, paths)))
-
-
-# --- RouterArena JSONL ------------------------------------------------------------------------
-
-
-def _get(obj: Mapping[str, Any], dotted: str) -> Any:
-    cur: Any = obj
-    for part in dotted.split("."):
-        if not isinstance(cur, Mapping) or part not in cur:
-            return None
-        cur = cur[part]
-    return cur
-
-
-def read_routerarena(paths: Sequence[str | Path], *, on_missing: str = "drop") -> Outcomes:
-    """RouterArena per-model prediction files; tokens from token_usage, cost from inference_cost."""
-    _check_on_missing(on_missing)
-    rows, prompts, datasets, seen_models = [], {}, {}, {}
-    for path in map(Path, paths):
-        model = None
-        with open(path, encoding="utf-8") as f:
-            for line_no, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise OutcomeFormatError(path, f"not valid JSON ({e.msg})", row=f"line {line_no}") from None
-                row = f"line {line_no}"
-                gid = obj.get("global_index")
-                if not isinstance(gid, str) or not gid:
-                    raise OutcomeFormatError(path, "missing global_index", row=row, field="global_index")
-                m = obj.get("llm_selected")
-                if not isinstance(m, str) or not m:
-                    raise OutcomeFormatError(path, "missing model name", row=row, field="llm_selected")
-                if model is None:
-                    model = m
-                    if m in seen_models:
-                        raise OutcomeFormatError(path, f"model {m!r} also in {seen_models[m]}; one file per model",
-                                                 row=row, field="llm_selected")
-                    seen_models[m] = path.name
-                elif m != model:
-                    raise OutcomeFormatError(path, f"model {m!r} differs from the file's first row ({model!r}); "
-                                             "one file per model", row=row, field="llm_selected")
-                score = _get(obj, "evaluation_result.score")
-                if score is None and on_missing == "drop":
-                    continue
-                if not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score):
-                    raise OutcomeFormatError(path, f"expected a number, got {score!r}", row=row,
-                                             field="evaluation_result.score")
-                vals = {}
-                for key, dotted in (("prompt_tokens", "token_usage.input_tokens"),
-                                    ("completion_tokens", "token_usage.output_tokens"),
-                                    ("cost", "evaluation_result.inference_cost")):
-                    v = _get(obj, dotted)
-                    if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0
-                                          or not math.isfinite(v)):
-                        raise OutcomeFormatError(path, f"expected a non-negative number, got {v!r}", row=row,
-                                                 field=dotted)
-                    vals[key] = np.nan if v is None else float(v)
-                rows.append({"query_id": gid, "model": m, "score": float(score), **vals})
-                question = obj.get("question")
-                if gid not in prompts and isinstance(question, str):
-                    prompts[gid] = question
-                datasets[gid] = gid.rsplit("_", 1)[0] if "_" in gid else gid
-    if not rows:
-        raise OutcomeFormatError(", ".join(map(str, paths)), "no scored rows")
-    t = pd.DataFrame(rows)
-    dup = t.duplicated(["query_id", "model"])
-    if dup.any():
-        r = t[dup].iloc[0]
-        raise OutcomeFormatError(seen_models[r.model], f"global_index {r.query_id!r} appears twice",
-                                 field="global_index")
-    t, n_drop = _drop_incomplete(t, len(seen_models), on_missing, ", ".join(map(str, paths)))
-    ids = list(dict.fromkeys(t["query_id"]))
-    q = _queries_frame({"query_id": i, "dataset": datasets[i], "category": datasets[i], "prompt": prompts.get(i, ""),
-                        "split": None} for i in ids)
-    return _finish(t, q, {"format": "routerarena", "files": [str(p) for p in paths], "dropped_missing": n_drop},
-                   ", ".join(map(str, paths)))
-
-
-# --- RouterEval router_dataset pickle ---------------------------------------------------------
-
-
-_RE_SPLITS = (("train", "train"), ("val", "validation"), ("test", "test"))
-
-
-def _load_pickle(path: Path) -> dict[str, Any]:
-    import pickle
-
-    try:
-        with open(path, "rb") as f:
-            obj = pickle.load(f)  # noqa: S301 - RouterEval ships pickles; load only files you trust
-    except (pickle.UnpicklingError, EOFError, AttributeError, ModuleNotFoundError, ValueError) as e:
-        raise OutcomeFormatError(path, f"not a readable RouterEval pickle ({type(e).__name__}: {e})") from None
-    if not isinstance(obj, dict):
-        raise OutcomeFormatError(path, f"expected a dict at the top level, got {type(obj).__name__}")
-    return obj
-
-
-def _routereval_pools(obj: dict[str, Any], path: Path) -> list[tuple[str | None, dict[str, Any]]]:
-    if "data" in obj:
-        return [(None, obj)]
-    pools = []
-    for level in ("easy", "hard"):
-        for size, groups in (obj.get(level) or {}).items():
-            if not isinstance(groups, dict):
-                raise OutcomeFormatError(path, "expected {group: {data: ...}}", field=f"{level}.{size}")
-            for group, entry in groups.items():
-                g = GROUP_NAMES.get(str(group).lower())
-                if g is None:
-                    raise OutcomeFormatError(path, f"unknown candidate group {group!r}; expected one of "
-                                             "all_strong, all_weak, strong_to_weak", field=f"{level}.{size}")
-                pools.append((f"{level}/{int(size)}/{g}", entry))
-    if not pools:
-        raise OutcomeFormatError(path, "no pools: expected top-level 'easy'/'hard' pools or a single pool's 'data'",
-                                 field="data")
-    return pools
-
-
-def read_routereval(path: str | Path) -> Outcomes:
-    """A RouterEval router_dataset pickle: its pools (``pool`` column) and splits are kept."""
-    path = Path(path)
-    obj = _load_pickle(path)
-    prompt = obj.get("prompt")
-    if not isinstance(prompt, dict):
-        raise OutcomeFormatError(path, "missing prompt dict with train_prompt/val_prompt/test_prompt", field="prompt")
-    bench = path.stem.removesuffix("_router_dataset")
-    qrows, split_n = [], {}
-    for key, split in _RE_SPLITS:
-        texts = prompt.get(f"{key}_prompt")
-        if texts is None:
-            raise OutcomeFormatError(path, "missing", field=f"prompt.{key}_prompt")
-        split_n[key] = len(texts)
-        qrows += [{"query_id": f"{bench}:{key}:{i}", "dataset": bench, "category": bench, "prompt": str(p),
-                   "split": split} for i, p in enumerate(texts)]
-    frames = []
-    for pool, entry in _routereval_pools(obj, path):
-        data = entry.get("data") if isinstance(entry, dict) else None
-        where = "data" if pool is None else f"{pool.split('/')[0]}.{pool.split('/')[1]}.{pool.split('/')[2]}.data"
-        if not isinstance(data, dict):
-            raise OutcomeFormatError(path, "missing score dict", field=where)
-        names = entry.get("model") or entry.get("models")
-        for key, _ in _RE_SPLITS:
-            # RouterEval's TruthfulQA training scores are stored as labels.
-            raw = data.get(f"{key}_score", data.get(f"{key}_label"))
-            if raw is None:
-                raise OutcomeFormatError(path, "missing", field=f"{where}.{key}_score")
-            Y = np.asarray(raw, dtype=float) if not isinstance(raw, np.ndarray) else raw.astype(float)
-            if Y.ndim != 2 or Y.shape[0] != split_n[key]:
-                raise OutcomeFormatError(path, f"shape {Y.shape}, expected [{split_n[key]} prompts, n_models]",
-                                         field=f"{where}.{key}_score")
-            bad = np.argwhere(~np.isfinite(Y))
-            if bad.size:
-                raise OutcomeFormatError(path, f"non-finite score at column {bad[0][1]}", row=int(bad[0][0]),
-                                         field=f"{where}.{key}_score")
-            if names is None:
-                names = [f"model_{j}" for j in range(Y.shape[1])]
-            if len(names) != Y.shape[1]:
-                raise OutcomeFormatError(path, f"{len(names)} model names for {Y.shape[1]} score columns",
-                                         field=f"{where}.model")
-            n, M = Y.shape
-            block = pd.DataFrame({"query_id": np.repeat([f"{bench}:{key}:{i}" for i in range(n)], M),
-                                  "model": np.tile(np.asarray(names, dtype=object).astype(str), n),
-                                  "score": Y.reshape(-1)})
-            if pool is not None:
-                block["pool"] = pool
-            frames.append(block)
-    t = pd.concat(frames, ignore_index=True)
-    t["prompt_tokens"] = t["completion_tokens"] = t["cost"] = np.nan
-    return _finish(t, _queries_frame(qrows), {"format": "routereval", "file": str(path)}, str(path))
-
-
-def routereval_embeddings(path: str | Path) -> np.ndarray | None:
-    """The embeddings a RouterEval pickle carries (train, val, test rows stacked), or None."""
-    path = Path(path)
-    emb = _load_pickle(path).get("embedding")
-    if emb is None:
-        return None
-    parts = []
-    for key, _ in _RE_SPLITS:
-        e = emb.get(f"{key}_embed")
-        if e is None:
-            raise OutcomeFormatError(path, "missing", field=f"embedding.{key}_embed")
-        parts.append(np.asarray(e, dtype=np.float32))
-    return np.concatenate(parts)
-
-
-# --- our long format --------------------------------------------------------------------------
-
-
-def read_long(path: str | Path) -> Outcomes:
-    """The long schema itself as CSV or parquet; query columns may be in the same file."""
-    path = Path(path)
-    try:
-        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    except Exception as e:  # parser errors come in many types
-        raise OutcomeFormatError(path, f"not a readable table ({type(e).__name__}: {e})") from None
-    missing = [c for c in OUTCOME_COLUMNS if c not in df.columns]
-    if missing:
-        raise OutcomeFormatError(path, f"missing column(s) {missing}; expected {list(OUTCOME_COLUMNS)}",
-                                 field=missing[0])
-    df["query_id"] = df["query_id"].astype(str).where(df["query_id"].notna(), None)
-    df["model"] = df["model"].astype(str).where(df["model"].notna(), None)
-    qcols = [c for c in QUERY_COLUMNS if c in df.columns]
-    q = df[qcols].drop_duplicates("query_id").copy()
-    for c in QUERY_COLUMNS:
-        if c not in q:
-            q[c] = q["query_id"] if c == "prompt" else (None if c == "split" else "all")
-    keep = list(OUTCOME_COLUMNS) + [c for c in OPTIONAL_COLUMNS if c in df.columns]
-    out = Outcomes(df[keep].copy(), _queries_frame(q[list(QUERY_COLUMNS)].to_dict("records")),
-                   {"format": "long", "file": str(path)})
-    validate(out, path)  # rows numbered as in the file, before any reordering
-    return _finish(out.table, out.queries, out.meta, str(path))
-
-
-def read_source(fmt: str, paths: Sequence[str | Path], *, on_missing: str = "drop") -> Outcomes:
-    """Dispatch to the importer of ``fmt`` (one of :data:`FORMATS`)."""
-    if not paths:
-        raise ValueError(f"format {fmt!r}: no files given")
-    missing = [str(p) for p in paths if not Path(p).is_file()]
-    if missing:
-        raise FileNotFoundError(f"outcome file(s) not found: {missing}")
-    if fmt == "routerbench":
-        return read_routerbench(paths, on_missing=on_missing)
-    if fmt == "routerdc":
-        return read_routerdc(paths, on_missing=on_missing)
-    if fmt == "routerarena":
-        return read_routerarena(paths, on_missing=on_missing)
-    if fmt in ("routereval", "long"):
-        if len(paths) != 1:
-            raise ValueError(f"format {fmt!r} reads one file per source, got {len(paths)}")
-        return read_routereval(paths[0]) if fmt == "routereval" else read_long(paths[0])
-    raise ValueError(f"unknown outcome format {fmt!r}; supported: {list(FORMATS)}")
+    return finish_outcomes(pd.concat(frames, ignore_index=True), queries_frame(qrows), meta, "pipeline score tables")

@@ -20,6 +20,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from routerlab.kmodel.metrics import routereval_split
+
 DIFFICULTIES: dict[str, tuple[int, ...]] = {"easy": (3, 5), "hard": (10, 100, 1000)}
 GROUPS = ("all_strong", "all_weak", "strong_to_weak")
 
@@ -44,8 +46,6 @@ def assign_split(queries: pd.DataFrame, seed: int = 42) -> pd.DataFrame:
     Queries that already carry a split (a RouterEval pickle) keep it; a table with some
     rows split and some not is an error.
     """
-    from routerlab.metrics import routereval_split
-
     q = queries.copy()
     given = q["split"].notna()
     if given.all():

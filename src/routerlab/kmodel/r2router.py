@@ -39,13 +39,27 @@ import json
 import math
 import os
 import pickle
+import platform
 import re
+import shutil
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import joblib
 import numpy as np
+import pandas as pd
+import sklearn
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from routerlab import __version__
+from routerlab.core.io import write_json
+from routerlab.kmodel.cost import r2_router_choice
 
 BUNDLE_FORMAT = 1
 ENV_VAR = "R2_CHECKPOINT_DIR"
@@ -86,13 +100,6 @@ def _unique_names(names: Sequence[str]) -> dict[str, str]:
 
 
 def _versions() -> dict[str, str]:
-    import platform
-
-    import joblib
-    import sklearn
-
-    from routerlab import __version__
-
     return {"python": platform.python_version(), "scikit-learn": sklearn.__version__, "numpy": np.__version__,
             "joblib": joblib.__version__, "routerlab": __version__}
 
@@ -124,11 +131,6 @@ class _ShrunkRegressor:
 
 def _fit_shrunk(X: np.ndarray, y: np.ndarray, *, alpha: float, cv_folds: int, min_rows: int, trust_r2: float,
                 seed: int) -> tuple[_ShrunkRegressor, dict[str, Any]]:
-    from sklearn.linear_model import Ridge
-    from sklearn.model_selection import KFold, cross_val_predict
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     n, mean = len(y), float(np.mean(y))
     info: dict[str, Any] = {"n": n, "mean": mean, "cv_r2": None, "weight": 0.0, "reason": None}
     if n < max(min_rows, 2):
@@ -217,11 +219,6 @@ class R2Router:
         return self
 
     def _fit_classifier(self, X: np.ndarray, cats: np.ndarray) -> None:
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.model_selection import StratifiedKFold, cross_val_score
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
         labels, counts = np.unique(cats, return_counts=True)
         if len(labels) == 1:
             self.classifier_ = None  # one category: nothing to classify
@@ -278,8 +275,6 @@ class R2Router:
     def route(self, X: Any, lam: float, *, categories: Sequence[str] | None = None,
               predictions: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """Candidate index per query: argmax (1 - lam) q_hat - lam * cost_hat."""
-        from routerlab.metrics import r2_router_choice
-
         q, cost = predictions if predictions is not None else self.predict(X, categories)
         # r2_router_choice takes tokens and USD per 1M tokens: cost in USD = (cost * 1e6) * 1 / 1e6.
         return r2_router_choice(q, cost * 1e6, np.ones(q.shape[1]), lam)
@@ -289,14 +284,6 @@ class R2Router:
     def save(self, bundle_dir: str | Path, *, split: Mapping[str, Sequence[str]],
              routing_results: Mapping[str, Any]) -> None:
         """Write the bundle (seed 000's layout) atomically: into a temporary directory, then renamed."""
-        import shutil
-        import tempfile
-
-        import joblib
-        import pandas as pd
-
-        from routerlab.io import write_json
-
         bundle_dir = Path(bundle_dir)
         bundle_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{bundle_dir.name}.", dir=bundle_dir.parent))
@@ -344,10 +331,6 @@ class R2Router:
     @classmethod
     def load(cls, bundle_dir: str | Path, *, retrain_target: str | None = None) -> "R2Router":
         """Load a bundle; any incompatibility raises :class:`CheckpointError` with the retrain target."""
-        import joblib
-        import pandas as pd
-        import sklearn
-
         bundle_dir = Path(bundle_dir)
         hint = retrain_hint(retrain_target)
         manifest_path = bundle_dir / "manifest.json"

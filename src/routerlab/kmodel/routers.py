@@ -2,7 +2,7 @@
 
 Each router picks one of M candidate models per query. scikit-learn style:
 
-    router = make_router("knn", task="kmodel", k=5)
+    router = make_router("knn", k=5)
     router.fit(train_data, Y_train, costs=mean_cost_per_model)   # Y [n, M] scores
     q = router.predict_proba(test_data)                           # [n, M] distribution
     pick = router.predict(test_data)                              # [n] model indices
@@ -25,7 +25,7 @@ scores, ties as above), ``random`` (one-hot, uniform pick, seeded per query id) 
 and r_o read the true scores, so they are upper bounds, not deployable routers.
 
 A custom K-model router subclasses :class:`KModelRouter`, sets ``name`` and implements
-``_fit`` / ``_predict_scores``; ``routerlab.routers.register`` adds it to the registry.
+``_fit`` / ``_predict_scores``; ``ROUTERS.register`` adds it to this branch's registry.
 """
 
 from __future__ import annotations
@@ -35,8 +35,11 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from routerlab.metrics import select_models
-from routerlab.routers import Router, RoutingData, register
+from routerlab.core.registry import Registry
+from routerlab.core.router import Router, RoutingData
+from routerlab.kmodel.metrics import select_models
+
+ROUTERS = Registry("kmodel router", hint=lambda other: ": list it under routers" if other == "binary router" else "")
 
 
 def _scores_matrix(Y: Any, n: int, router: str) -> np.ndarray:
@@ -58,7 +61,7 @@ def normalise_quality(S: np.ndarray) -> np.ndarray:
     return np.where(tot > 0, S / np.where(tot > 0, tot, 1.0), 1.0 / S.shape[1])
 
 
-def _unit_hash(salt: str, ids: Sequence[str]) -> np.ndarray:
+def unit_hash(salt: str, ids: Sequence[str]) -> np.ndarray:
     """A uniform number in [0, 1) per id, independent of which other ids are routed with it."""
     return np.array([int(hashlib.sha256(f"{salt}:{i}".encode()).hexdigest()[:12], 16) / 16**12 for i in ids])
 
@@ -133,7 +136,7 @@ def _oracle_pick(Y: np.ndarray, costs: np.ndarray, means: np.ndarray) -> np.ndar
     return select_models(best, costs, means)
 
 
-@register
+@ROUTERS.register
 class OracleRouter(KModelRouter):
     name = "oracle"
     requires = ()
@@ -145,7 +148,7 @@ class OracleRouter(KModelRouter):
         return _one_hot(_oracle_pick(Y, self.costs_, self.means_), self.n_models_)
 
 
-@register
+@ROUTERS.register
 class RandomPickRouter(KModelRouter):
     name = "random"
     requires = ()
@@ -156,7 +159,7 @@ class RandomPickRouter(KModelRouter):
         self.seed = seed
 
     def _picks(self, ids: Sequence[str]) -> np.ndarray:
-        u = _unit_hash(f"kmodel-random:{self.seed}", ids)
+        u = unit_hash(f"kmodel-random:{self.seed}", ids)
         return np.minimum((u * self.n_models_).astype(int), self.n_models_ - 1)
 
     def predict_proba(self, data: RoutingData, Y: Any = None) -> np.ndarray:
@@ -164,7 +167,7 @@ class RandomPickRouter(KModelRouter):
         return _one_hot(self._picks(data.ids), self.n_models_)
 
 
-@register
+@ROUTERS.register
 class ROracleRouter(RandomPickRouter):
     """RouterEval's r_o: the oracle's pick with probability p, otherwise a uniform random pick."""
 
@@ -180,7 +183,7 @@ class ROracleRouter(RandomPickRouter):
     def predict_proba(self, data: RoutingData, Y: Any = None) -> np.ndarray:
         self._check_fitted()
         Y = self._check_true_scores(data, Y)
-        use_oracle = _unit_hash(f"kmodel-r_o:{self.seed}", data.ids) < self.p
+        use_oracle = unit_hash(f"kmodel-r_o:{self.seed}", data.ids) < self.p
         pick = np.where(use_oracle, _oracle_pick(Y, self.costs_, self.means_), self._picks(data.ids))
         return _one_hot(pick, self.n_models_)
 
@@ -190,7 +193,7 @@ def _unit_rows(X: Any) -> np.ndarray:
     return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
 
 
-@register
+@ROUTERS.register
 class KNNRouter(KModelRouter):
     """RouterEval's kNN: mean scores of the k most similar training queries (cosine)."""
 
@@ -225,7 +228,7 @@ class _Standardised(KModelRouter):
         return (np.asarray(X, dtype=np.float32) - self.mu_) / self.sd_
 
 
-@register
+@ROUTERS.register
 class LinearRouter(_Standardised):
     """RouterEval's LinearR: ridge regression of every model's score (closed form)."""
 
@@ -247,7 +250,7 @@ class LinearRouter(_Standardised):
 def _fit_mlp(X: np.ndarray, T: np.ndarray, *, hidden: int, epochs: int, min_steps: int, batch_size: int, lr: float,
              weight_decay: float, seed: int, loss: str) -> tuple[dict[str, Any], float]:
     """One-hidden-layer network trained with Adam; returns its state and the last epoch's mean loss."""
-    import torch
+    import torch  # lazy: heavy
 
     torch.manual_seed(seed)
     net = torch.nn.Sequential(torch.nn.Linear(X.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, T.shape[1]))
@@ -275,7 +278,7 @@ def _fit_mlp(X: np.ndarray, T: np.ndarray, *, hidden: int, epochs: int, min_step
 
 
 def _mlp_forward(state: dict[str, Any], X: np.ndarray, chunk: int = 4096) -> np.ndarray:
-    import torch
+    import torch  # lazy: heavy
 
     w1, b1, w2, b2 = state["0.weight"], state["0.bias"], state["2.weight"], state["2.bias"]
     out = []
@@ -286,7 +289,7 @@ def _mlp_forward(state: dict[str, Any], X: np.ndarray, chunk: int = 4096) -> np.
     return np.concatenate(out) if out else np.zeros((0, w2.shape[0]), dtype=np.float32)
 
 
-@register
+@ROUTERS.register
 class MLPRouter(_Standardised):
     """RouterEval's MLPR: a feed-forward network regressing every model's score."""
 
@@ -307,7 +310,7 @@ class MLPRouter(_Standardised):
         return _mlp_forward(self.state_, self._standardise(data.embeddings))
 
 
-@register
+@ROUTERS.register
 class ClusterRouter(KModelRouter):
     """RouterEval's C-RoBERTa-cluster: k-means on encoder embeddings, each cluster's mean scores."""
 
@@ -317,7 +320,7 @@ class ClusterRouter(KModelRouter):
         self.n_clusters, self.seed = n_clusters, seed
 
     def _fit(self, data: RoutingData, Y: np.ndarray) -> None:
-        from sklearn.cluster import KMeans
+        from sklearn.cluster import KMeans  # lazy: sklearn would add ~1.5 s to every Snakefile parse
 
         X = _unit_rows(data.embeddings)
         k = max(1, min(self.n_clusters, X.shape[0]))
@@ -330,7 +333,7 @@ class ClusterRouter(KModelRouter):
         return self.cluster_means_[self.kmeans_.predict(_unit_rows(data.embeddings))]
 
 
-@register
+@ROUTERS.register
 class MultiLabelRouter(_Standardised):
     """RouterEval's RoBERTa-MLC on a frozen encoder: P(model m scores >= threshold) per model.
 
@@ -357,3 +360,8 @@ class MultiLabelRouter(_Standardised):
 
 
 BUILTIN = ("knn", "linear", "mlp", "oracle", "random", "r_o", "cluster", "multilabel")
+
+
+def make_router(kind: str, **params: Any) -> Router:
+    """A K-model router by registry name, with its hyper-parameters."""
+    return ROUTERS.make(kind, **params)

@@ -8,6 +8,9 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from routerlab.core.io import read_json
+from routerlab.core.report import figure, save_figure, write_table_files
+
 ROUTEREVAL_COLUMNS = ["source", "pool", "group", "router", "n_test", "mu", "vb", "vb_val", "ep",
                       "selection_entropy", "oracle", "cost_per_1k"]
 R2_COLUMNS = ["source", "router", "kind", "lambda", "accuracy", "cost_per_1k", "normalised_cost", "arena_score",
@@ -20,8 +23,6 @@ def _num(x: Any) -> float:
 
 def routereval_table(result_paths: Sequence[str | Path]) -> tuple[pd.DataFrame, list[str]]:
     """Per source and pool size: each group's rows, the mean over groups, reference rows, skip notes."""
-    from routerlab.io import read_json
-
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
     for path in result_paths:
@@ -71,8 +72,6 @@ def routereval_table(result_paths: Sequence[str | Path]) -> tuple[pd.DataFrame, 
 
 
 def r2router_table(result_paths: Sequence[str | Path]) -> tuple[pd.DataFrame, list[str]]:
-    from routerlab.io import read_json
-
     rows, notes = [], []
     for path in result_paths:
         res = read_json(path)
@@ -102,31 +101,20 @@ def r2router_table(result_paths: Sequence[str | Path]) -> tuple[pd.DataFrame, li
 
 
 def write(df: pd.DataFrame, notes: Sequence[str], title: str, md: str | Path, csv: str | Path) -> None:
-    from routerlab.io import write_csv, write_text
-    from routerlab.tables import to_markdown
-
+    """Markdown of the display view, CSV of the numbers (``core.report.write_table_files``)."""
     view = df.copy()
     if "cost_per_1k" in view:  # costs span orders of magnitude: significant digits, not 3 decimals
         view["cost_per_1k"] = [("–" if math.isnan(c) else f"{c:.4g}") for c in view["cost_per_1k"].astype(float)]
-    write_text(md, to_markdown(view, title, notes))
-    write_csv(csv, df)
+    write_table_files(view, md, csv, None, title, notes, data=df)
 
 
 def plot_accuracy_cost(result_paths: Sequence[str | Path], out_png: str | Path) -> None:
     """Accuracy vs USD per 1,000 queries (log scale) per source, with the frontier."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from routerlab.io import atomic_path, read_json
-
     results = [r for r in (read_json(p) for p in result_paths) if r["available"]]
-    n = max(1, len(results))
-    fig, axes = plt.subplots(1, n, figsize=(6 * n, 4.6), squeeze=False)
+    plt, fig, axes = figure(max(1, len(results)), panel_size=(6, 4.6))
     styles = {"single": dict(marker="o", c="tab:blue"), "reference": dict(marker="*", c="black", s=120),
               "routereval": dict(marker="s", c="tab:green"), "r2router*": dict(marker="D", c="tab:red", s=70)}
-    for ax, res in zip(axes[0], results):
+    for ax, res in zip(axes, results):
         rows = res["rows"]
         for r in rows:
             if r["kind"] in styles:
@@ -146,8 +134,23 @@ def plot_accuracy_cost(result_paths: Sequence[str | Path], out_png: str | Path) 
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     if not results:
-        axes[0][0].text(0.5, 0.5, "no source with costs", ha="center", va="center")
-    fig.tight_layout()
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
+        axes[0].text(0.5, 0.5, "no source with costs", ha="center", va="center")
+    save_figure(plt, fig, out_png)
     plt.close(fig)
+
+
+def write_routereval_table(result_paths: Sequence[str | Path], difficulty: str, md: str | Path,
+                           csv: str | Path) -> pd.DataFrame:
+    """RouterEval's table of one difficulty (every source's pools), md + csv."""
+    df, notes = routereval_table(result_paths)
+    write(df, notes, f"RouterEval, {difficulty} pools (test split)", md, csv)
+    return df
+
+
+def write_r2router_table(result_paths: Sequence[str | Path], md: str | Path, csv: str | Path,
+                         plot: str | Path) -> pd.DataFrame:
+    """The cost-aware table (R2-Router, RouterArena score, optimality, AIQ), md + csv, and its accuracy-cost plot."""
+    df, notes = r2router_table(result_paths)
+    plot_accuracy_cost(result_paths, plot)
+    write(df, notes, "R2-Router and cost-aware routing (test split)", md, csv)
+    return df
