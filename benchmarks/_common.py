@@ -19,8 +19,8 @@ def model_dir(name: str) -> str:
 
 def conversations(n: int, seed: int = 0) -> list[list[dict]]:
     """Chat prompts from the built-in generators (half math, half multiple choice)."""
-    from routerlab.datasets import load_dataset
     from routerlab.core.runtime import records
+    from routerlab.datasets import load_dataset
     from routerlab.lm.prompts import build_messages
 
     math = load_dataset("arithmetic", {"source": "builtin", "generator": "arithmetic", "n": n - n // 2, "seed": seed})

@@ -20,11 +20,11 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
-
     from _common import conversations, model_dir
-    from routerlab.lm.sampling import SamplingParams
+
     from routerlab.lm.generation import TransformersBackend
     from routerlab.lm.openai_backend import OpenAIBackend, RequestCache
+    from routerlab.lm.sampling import SamplingParams
 
     torch.set_num_threads(args.threads)
     convs = conversations(args.n)

@@ -57,8 +57,8 @@ def child(kind: str, data: Path, params: dict) -> None:
     """One router: fit, predict, metrics; prints one JSON line."""
     import torch
 
-    from routerlab.kmodel.metrics import kmodel_report
     from routerlab.core.router import RoutingData
+    from routerlab.kmodel.metrics import kmodel_report
     from routerlab.kmodel.routers import make_router
 
     torch.set_num_threads(int(THREADS))

@@ -76,13 +76,13 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
-
     from _common import model_dir
-    from routerlab.datasets import load_dataset
-    from routerlab.lm.sampling import SamplingParams
-    from routerlab.lm.generation import TransformersBackend
+
     from routerlab.core.runtime import records
+    from routerlab.datasets import load_dataset
+    from routerlab.lm.generation import TransformersBackend
     from routerlab.lm.prompts import build_messages
+    from routerlab.lm.sampling import SamplingParams
     from routerlab.token.labels import TokenFeatureExtractor
 
     torch.set_num_threads(args.threads)

@@ -13,8 +13,19 @@ import pandas as pd
 import pytest
 
 from routerlab import datasets as ds
-from routerlab.datasets import assign_splits, CATALOG, COLUMNS, DatasetError, DatasetUnavailableError, FORMATS, last_boxed, load_dataset, parse_mc_instruction, SCHEMA_VERSION
 from routerlab.core.io import read_table, write_table
+from routerlab.datasets import (
+    CATALOG,
+    COLUMNS,
+    FORMATS,
+    SCHEMA_VERSION,
+    DatasetError,
+    DatasetUnavailableError,
+    assign_splits,
+    last_boxed,
+    load_dataset,
+    parse_mc_instruction,
+)
 
 shared = pytest.mark.shared_data
 

@@ -18,17 +18,17 @@ import pandas as pd
 import pytest
 import yaml
 
-from routerlab.core.errors import ConfigError
-from routerlab.kmodel import evaluate as ev
-from routerlab.kmodel import features, pools, tables
-from routerlab.kmodel.importers import read_source
-from routerlab.kmodel.outcomes import OutcomeFormatError, Outcomes, from_pipeline
-from routerlab.kmodel.r2router import Candidate, CheckpointError, R2Router, resolve_checkpoint_dir
-from routerlab.kmodel.cost import UnknownModelError
-from routerlab.kmodel.metrics import routereval_split
 from routerlab.binary.routers import ROUTERS as BINARY_ROUTERS
 from routerlab.binary.routers import make_router
+from routerlab.core.errors import ConfigError
 from routerlab.core.router import Router, RoutingData
+from routerlab.kmodel import evaluate as ev
+from routerlab.kmodel import features, pools, tables
+from routerlab.kmodel.cost import UnknownModelError
+from routerlab.kmodel.importers import read_source
+from routerlab.kmodel.metrics import routereval_split
+from routerlab.kmodel.outcomes import OutcomeFormatError, Outcomes, from_pipeline
+from routerlab.kmodel.r2router import Candidate, CheckpointError, R2Router, resolve_checkpoint_dir
 from routerlab.kmodel.routers import ROUTERS as KMODEL_ROUTERS
 from routerlab.kmodel.routers import make_router as make_kmodel_router
 

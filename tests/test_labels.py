@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from routerlab.core import runtime
-from routerlab.core.io import read_table, write_table
-from routerlab.binary.runs import evaluate_predictions
 from routerlab.binary.data import labels_frame, load_routing_data
 from routerlab.binary.routers import ROUTERS
+from routerlab.binary.runs import evaluate_predictions
+from routerlab.core import runtime
+from routerlab.core.io import read_table, write_table
 from routerlab.core.router import Router
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from routerlab.binary.features import concat_feature_dirs, FeatureExtractor, FeatureSet, LOGIT_STATS, write_features
-from routerlab.lm.sampling import SamplingParams
-from routerlab.lm.generation import generate_frame, TransformersBackend
-from routerlab.lm.models import load_from, PACKAGED_GGUF, packaged_gguf_path, validate_spec
+from routerlab.binary.features import LOGIT_STATS, FeatureExtractor, FeatureSet, concat_feature_dirs, write_features
+from routerlab.lm.generation import TransformersBackend, generate_frame
+from routerlab.lm.models import PACKAGED_GGUF, load_from, packaged_gguf_path, validate_spec
 from routerlab.lm.prompts import build_messages
+from routerlab.lm.sampling import SamplingParams
 
 ROWS = [
     {"id": "a", "task": "math", "prompt": "What is 2 + 3?", "choices": []},

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from routerlab.lm import models
-from routerlab.lm.models import AUTO_DTYPE_ENV, packaged_gguf_path, PackagedGGUF, resolve_dtype
+from routerlab.lm.models import AUTO_DTYPE_ENV, PackagedGGUF, packaged_gguf_path, resolve_dtype
 
 # --- packaged GGUF: join of several parts, sha256 against the release ---
 

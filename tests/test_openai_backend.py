@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from routerlab.lm.sampling import SamplingParams
 from routerlab.lm.openai_backend import EndpointError, OpenAIBackend, RequestCache
+from routerlab.lm.sampling import SamplingParams
 
 PARAMS = SamplingParams(max_new_tokens=4)
 CONV = [{"role": "user", "content": "What is 2 + 3?"}]

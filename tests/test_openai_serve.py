@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from routerlab.lm.sampling import SamplingParams
-from routerlab.lm.generation import generate_frame, TransformersBackend
+from routerlab.lm.generation import TransformersBackend, generate_frame
 from routerlab.lm.openai_backend import EndpointError, OpenAIBackend, RequestCache
+from routerlab.lm.sampling import SamplingParams
 
 pytestmark = pytest.mark.slow
 
@@ -134,8 +134,8 @@ def test_xverify_judge_through_the_server_scores_every_row(server, tmp_path):
     import pandas as pd
 
     from routerlab.lm.judge import Judge
+    from routerlab.scoring import XVERIFY_PROMPT, parse_xverify
     from routerlab.scoring.frames import score_frame
-    from routerlab.scoring import parse_xverify, XVERIFY_PROMPT
 
     url, log = server
     before = len(logged(log))

@@ -27,19 +27,18 @@ import numpy as np
 import pytest
 from sklearn.model_selection import StratifiedKFold
 
-from routerlab.datasets import load_dataset
-from routerlab.binary.features import FeatureExtractor, write_features
-from routerlab.lm.sampling import SamplingParams
-from routerlab.lm.generation import generate_frame, TransformersBackend
-from routerlab.core.io import write_table
-from routerlab.binary.metrics import auroc
-from routerlab.lm.models import materialise
-from routerlab.binary.metrics import bootstrap_auroc, paired_bootstrap_auroc
 from routerlab.binary.data import labels_frame, load_routing_data
-from routerlab.core.runtime import records
-from routerlab.scoring.frames import score_frame
-from routerlab.lm.prompts import build_messages
+from routerlab.binary.features import FeatureExtractor, write_features
+from routerlab.binary.metrics import auroc, bootstrap_auroc, paired_bootstrap_auroc
 from routerlab.binary.routers import make_router
+from routerlab.core.io import write_table
+from routerlab.core.runtime import records
+from routerlab.datasets import load_dataset
+from routerlab.lm.generation import TransformersBackend, generate_frame
+from routerlab.lm.models import materialise
+from routerlab.lm.prompts import build_messages
+from routerlab.lm.sampling import SamplingParams
+from routerlab.scoring.frames import score_frame
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
 

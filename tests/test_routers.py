@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from routerlab.binary.routers import make_router, required_features, ROUTERS
+from routerlab.binary.routers import ROUTERS, make_router, required_features
 from routerlab.core.router import Router, RoutingData
 
 

@@ -12,7 +12,32 @@ from pathlib import Path
 
 import pytest
 
-from routerlab.scoring import build_graded_messages, build_pairwise_messages, build_program, build_xverify_messages, extract_choice, extract_code, extract_math_answer, JudgeRequired, network_namespace_available, normalize_answer, parse_graded, parse_pairwise, parse_xverify, qa_contains, qa_exact_match, qa_f1, score_code, score_math, score_mc, score_qa, score_row, ScoreResult, SCORERS, XVERIFY_PROMPT
+from routerlab.scoring import (
+    SCORERS,
+    XVERIFY_PROMPT,
+    JudgeRequired,
+    ScoreResult,
+    build_graded_messages,
+    build_pairwise_messages,
+    build_program,
+    build_xverify_messages,
+    extract_choice,
+    extract_code,
+    extract_math_answer,
+    network_namespace_available,
+    normalize_answer,
+    parse_graded,
+    parse_pairwise,
+    parse_xverify,
+    qa_contains,
+    qa_exact_match,
+    qa_f1,
+    score_code,
+    score_math,
+    score_mc,
+    score_qa,
+    score_row,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 HAND_LABELS = ROOT / "tests" / "data" / "scoring_hand_labels.jsonl"

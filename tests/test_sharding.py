@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from routerlab.datasets import load_dataset
-from routerlab.binary.features import concat_feature_dirs, FeatureExtractor, FeatureSet, LOGIT_STATS, write_features
-from routerlab.lm.sampling import SamplingParams
-from routerlab.lm.generation import gather_generations, generate_frame, TransformersBackend
+from routerlab.binary.features import LOGIT_STATS, FeatureExtractor, FeatureSet, concat_feature_dirs, write_features
 from routerlab.core.io import write_table
 from routerlab.core.runtime import records, shard_rows
+from routerlab.datasets import load_dataset
+from routerlab.lm.generation import TransformersBackend, gather_generations, generate_frame
 from routerlab.lm.prompts import build_messages
+from routerlab.lm.sampling import SamplingParams
 
 
 def test_shards_are_contiguous_near_equal_blocks_that_restore_the_order():

@@ -6,9 +6,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from routerlab.core.io import write_json, write_table
-from routerlab.binary.tables import ablation_table, aggregate_seeds, collect_runs, domain_of, fusion_label, operating_points_table, run_key, xbench_main_table
 from routerlab.binary.metrics import expected_calibration_error, reliability_bins
+from routerlab.binary.tables import (
+    RUN_DIR,
+    ablation_table,
+    aggregate_seeds,
+    collect_runs,
+    domain_of,
+    fusion_label,
+    operating_points_table,
+    run_key,
+    xbench_main_table,
+)
+from routerlab.core.io import write_json, write_table
 from routerlab.core.report import to_latex
 
 
@@ -21,7 +31,10 @@ def _metrics(tmp, router, seed, test, auroc, lpm=0.5, train="all"):
 
 def test_run_key_reads_the_layout_and_rejects_others(tmp_path):
     assert run_key("results/metrics/mean_probe/all/seed3/choice.curve.parquet") == ("mean_probe", "all", 3, "choice")
-    with pytest.raises(ValueError, match="seed<N>"):
+    # the layout the workflow builds (common.smk formats RUN_DIR) is the one run_key parses
+    built = "results/thresholds/" + RUN_DIR.format(router="dirichlet_probe", train="math_mc", seed=12) + "/gsm8k.json"
+    assert run_key(built) == ("dirichlet_probe", "math_mc", 12, "gsm8k")
+    with pytest.raises(ValueError, match=r"seed\{seed\}"):
         run_key("results/metrics/mean_probe/all/choice.json")
 
 

@@ -21,12 +21,26 @@ import pandas as pd
 import pytest
 from conftest import written
 
-from routerlab.token.metrics import token_threshold_search
-from routerlab.token.labels import check_shared_tokenizer, final_answer_differs, token_table, TokenSet, write_token_tables
 from routerlab.core.errors import ConfigError
 from routerlab.token.config import resolve as resolve_token_config
-from routerlab.token.router import diagnose, load_token_data, markdown_report, token_curve, token_report, TokenRouter, train_and_predict, training_labels
-
+from routerlab.token.labels import (
+    TokenSet,
+    check_shared_tokenizer,
+    final_answer_differs,
+    token_table,
+    write_token_tables,
+)
+from routerlab.token.metrics import token_threshold_search
+from routerlab.token.router import (
+    TokenRouter,
+    diagnose,
+    load_token_data,
+    markdown_report,
+    token_curve,
+    token_report,
+    train_and_predict,
+    training_labels,
+)
 
 # ---------------------------------------------------------------------------
 # labels on a hand-made pair of continuations

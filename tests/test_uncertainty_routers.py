@@ -7,9 +7,15 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from routerlab.core.router import Router, RoutingData
 from routerlab.binary.routers import make_router, required_features
-from routerlab.binary.uncertainty import answer_equivalence, cluster_frame, embedding_equivalence, greedy_clusters, semantic_entropy
+from routerlab.binary.uncertainty import (
+    answer_equivalence,
+    cluster_frame,
+    embedding_equivalence,
+    greedy_clusters,
+    semantic_entropy,
+)
+from routerlab.core.router import Router, RoutingData
 
 H_3_1 = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))  # 0.5623 nats
 
@@ -128,8 +134,8 @@ def test_self_questioning_router_reads_p_yes():
 
 
 def test_load_routing_data_aligns_clusters_self_checks_and_texts(tmp_path):
-    from routerlab.core.io import write_table
     from routerlab.binary.data import load_routing_data
+    from routerlab.core.io import write_table
 
     labels = pd.DataFrame({"id": ["q1", "q2", "q3"], "split": ["test", "train", "validation"],
                            "task": ["mc", "math", "math"], "label": [1.0, 0.0, 1.0], "usable": True})
@@ -162,9 +168,9 @@ def test_load_routing_data_aligns_clusters_self_checks_and_texts(tmp_path):
 @pytest.fixture(scope="module")
 def query_task():
     """Real query texts: arithmetic word problems (label 1) vs multiple-choice questions (label 0)."""
+    from routerlab.core.runtime import records
     from routerlab.datasets import load_dataset
     from routerlab.lm.prompts import query_text
-    from routerlab.core.runtime import records
 
     rows = (records(load_dataset("a", {"source": "builtin", "generator": "arithmetic", "n": 40, "seed": 3}))
             + records(load_dataset("c", {"source": "builtin", "generator": "multiple_choice", "n": 40, "seed": 3})))
@@ -225,8 +231,8 @@ def tiny_backend(tiny_model_dir):
 def test_sampling_is_seeded_and_logprobs_match_a_forward_pass(tiny_backend):
     import torch
 
-    from routerlab.lm.sampling import SamplingParams
     from routerlab.binary.uncertainty import sample_frame
+    from routerlab.lm.sampling import SamplingParams
 
     rows = [{"id": "q0", "task": "math", "prompt": "What is 7 + 5?", "choices": []},
             {"id": "q1", "task": "math", "prompt": "What is 9 times 3?", "choices": []}]
@@ -281,7 +287,7 @@ def test_shared_prompt_cache_samples_what_generate_samples(tiny_backend):
 
 @pytest.mark.slow
 def test_self_check_p_yes_from_the_tiny_model(tiny_model_dir):
-    from routerlab.binary.uncertainty import DEFAULT_SELF_CHECK_PROMPT, self_check_frame, SelfChecker
+    from routerlab.binary.uncertainty import DEFAULT_SELF_CHECK_PROMPT, SelfChecker, self_check_frame
 
     checker = SelfChecker(str(tiny_model_dir), device="cpu", dtype="float32")
     assert checker.yes_ids and checker.no_ids
@@ -359,8 +365,8 @@ def test_workflow_feeds_samples_self_checks_and_texts(tmp_path):
 
 
 def test_config_errors_name_the_key():
-    from routerlab.core.errors import ConfigError
     from routerlab.config_check import check_config
+    from routerlab.core.errors import ConfigError
 
     base = {"models": {"m": {"source": "hf", "id": "x/y"}}, "weak": "m", "strong": "m", "datasets": {},
             "routers": {"semantic_entropy": {}}}

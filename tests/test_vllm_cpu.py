@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from routerlab.lm.sampling import SamplingParams
-from routerlab.lm.generation import generate_frame, TransformersBackend
+from routerlab.lm.generation import TransformersBackend, generate_frame
 from routerlab.lm.models import load_from
 from routerlab.lm.openai_backend import OpenAIBackend
+from routerlab.lm.sampling import SamplingParams
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm_cpu]
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import reference_metrics as reference
 import yaml
 from conftest import SNAKEMAKE, copy_project, job_counts, smk, written
-import reference_metrics as reference
 
 ROOT = Path(__file__).resolve().parents[1]
 

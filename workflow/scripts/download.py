@@ -1,8 +1,8 @@
 """Rule download: one dataset in the normalised schema, with deterministic splits."""
 
-from routerlab.datasets import assign_splits, load_dataset, SCHEMA_VERSION
 from routerlab.core.io import write_table
 from routerlab.core.runtime import setup_logging
+from routerlab.datasets import SCHEMA_VERSION, assign_splits, load_dataset
 
 log = setup_logging(snakemake.log[0])
 name = snakemake.wildcards.dataset

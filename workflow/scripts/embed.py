@@ -1,8 +1,8 @@
 """Rule embed: sentence embeddings of each query."""
 
-from routerlab.lm.embeddings import embed_dataset
 from routerlab.core.io import read_table
 from routerlab.core.runtime import set_threads, setup_logging
+from routerlab.lm.embeddings import embed_dataset
 
 log = setup_logging(snakemake.log[0])
 set_threads(snakemake.threads)

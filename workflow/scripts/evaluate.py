@@ -1,7 +1,7 @@
 """Rule evaluate: operating points (validation -> test) and every binary metric on the test split."""
 
-from routerlab.core.io import read_table, write_json, write_table
 from routerlab.binary.runs import evaluate_predictions
+from routerlab.core.io import read_table, write_json, write_table
 from routerlab.core.runtime import setup_logging
 
 log = setup_logging(snakemake.log[0])

@@ -1,8 +1,8 @@
 """Gather generation shards into one table, in the row order of an unsharded run."""
 
-from routerlab.lm.generation import gather_generations
 from routerlab.core.io import read_table_meta, write_table
 from routerlab.core.runtime import setup_logging
+from routerlab.lm.generation import gather_generations
 
 log = setup_logging(snakemake.log[0])
 df = gather_generations(list(snakemake.input))

@@ -1,10 +1,10 @@
 """Rule generate: one shard of one model's answers to one dataset."""
 
-from routerlab.lm.sampling import SamplingParams
-from routerlab.lm.generation import backend_from_runtime, generate_frame
 from routerlab.core.gpu import lease_gpus
 from routerlab.core.io import read_table, write_table
 from routerlab.core.runtime import progress_logger, records, set_threads, setup_logging, shard_rows
+from routerlab.lm.generation import backend_from_runtime, generate_frame
+from routerlab.lm.sampling import SamplingParams
 
 log = setup_logging(snakemake.log[0])
 # Before anything touches CUDA: this job's own devices (no-op on CPU).

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from routerlab.core.io import write_json, write_table
-from routerlab.kmodel.evaluate import evaluate_routereval, load_source
 from routerlab.core.runtime import set_threads, setup_logging
+from routerlab.kmodel.evaluate import evaluate_routereval, load_source
 
 log = setup_logging(snakemake.log[0])
 set_threads(snakemake.threads)

@@ -1,8 +1,8 @@
 """Rule kmodel_features: one feature row per query of a source (embeddings, embedder, tfidf or given)."""
 
 from routerlab.core.io import read_table
-from routerlab.kmodel import features
 from routerlab.core.runtime import set_threads, setup_logging
+from routerlab.kmodel import features
 
 log = setup_logging(snakemake.log[0])
 set_threads(snakemake.threads)

@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
+from routerlab.core.runtime import setup_logging
 from routerlab.kmodel.importers import read_source
 from routerlab.kmodel.outcomes import from_pipeline
 from routerlab.kmodel.pools import assign_split
-from routerlab.core.runtime import setup_logging
 
 log = setup_logging(snakemake.log[0])
 spec = snakemake.params.spec

@@ -7,8 +7,8 @@ only UNAVAILABLE.json with the reason, which the route step turns into a note ro
 from pathlib import Path
 
 from routerlab.core.io import write_json
-from routerlab.kmodel.evaluate import load_source, train_r2, usage_mode
 from routerlab.core.runtime import set_threads, setup_logging
+from routerlab.kmodel.evaluate import load_source, train_r2, usage_mode
 
 log = setup_logging(snakemake.log[0])
 set_threads(snakemake.threads)

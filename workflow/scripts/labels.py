@@ -1,7 +1,7 @@
 """Rule labels: weak and strong scores side by side, and the router's training label."""
 
+from routerlab.binary.data import LABELS_VERSION, labels_frame
 from routerlab.core.io import read_table, write_table
-from routerlab.binary.data import labels_frame, LABELS_VERSION
 from routerlab.core.runtime import setup_logging
 
 log = setup_logging(snakemake.log[0])

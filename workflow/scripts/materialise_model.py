@@ -1,7 +1,7 @@
 """Rule materialise_model: resolve a model spec into a fast-loading local copy or pointer."""
 
-from routerlab.lm.models import materialise
 from routerlab.core.runtime import set_threads, setup_logging
+from routerlab.lm.models import materialise
 
 log = setup_logging(snakemake.log[0])
 set_threads(snakemake.threads)

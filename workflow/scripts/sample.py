@@ -1,11 +1,11 @@
 """Rule sample: N sampled answers per query from one model (inputs of semantic entropy)."""
 
-from routerlab.lm.sampling import SamplingParams
-from routerlab.lm.generation import backend_from_runtime
+from routerlab.binary.uncertainty import sample_frame
 from routerlab.core.gpu import lease_gpus
 from routerlab.core.io import read_table, write_table
 from routerlab.core.runtime import progress_logger, records, set_threads, setup_logging
-from routerlab.binary.uncertainty import sample_frame
+from routerlab.lm.generation import backend_from_runtime
+from routerlab.lm.sampling import SamplingParams
 
 log = setup_logging(snakemake.log[0])
 # Before anything touches CUDA: this job's own devices (no-op on CPU).

@@ -8,8 +8,8 @@ log = setup_logging(snakemake.log[0])
 judge_cfg = snakemake.params.judge
 judge = None
 if judge_cfg:
-    from routerlab.lm.generation import backend_from_runtime
     from routerlab.core.gpu import lease_gpus
+    from routerlab.lm.generation import backend_from_runtime
     from routerlab.lm.judge import Judge
 
     gpu_lease = lease_gpus(snakemake.resources.get("gpu", 0))

@@ -1,9 +1,9 @@
 """Rule self_check: P(Yes) when a model is asked whether its own answer is correct."""
 
+from routerlab.binary.uncertainty import SelfChecker, self_check_frame
 from routerlab.core.gpu import lease_gpus
 from routerlab.core.io import read_table, write_table
 from routerlab.core.runtime import progress_logger, set_threads, setup_logging
-from routerlab.binary.uncertainty import self_check_frame, SelfChecker
 
 log = setup_logging(snakemake.log[0])
 # Before anything touches CUDA: this job's own devices (no-op on CPU).

@@ -1,8 +1,8 @@
 """Rule semantic_clusters: each query's sampled answers grouped into meaning classes."""
 
+from routerlab.binary.uncertainty import cluster_frame
 from routerlab.core.io import read_table, write_table
 from routerlab.core.runtime import set_threads, setup_logging
-from routerlab.binary.uncertainty import cluster_frame
 
 log = setup_logging(snakemake.log[0])
 set_threads(snakemake.threads)

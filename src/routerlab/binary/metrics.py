@@ -32,7 +32,18 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from routerlab.core.arrays import as_binary, as_list, as_vector, check_mode, Metric, MetricValue, same_length, TOL, trapezoid
+from routerlab.core.arrays import (
+    TOL,
+    Metric,
+    MetricValue,
+    as_binary,
+    as_list,
+    as_vector,
+    check_mode,
+    same_length,
+    trapezoid,
+)
+
 # auroc and youden are part of this module's API; they live in core.ranking because token routing reports AUROC too.
 from routerlab.core.ranking import auroc, one_class_reason, roc_statistics, youden  # noqa: F401
 from routerlab.core.registry import Registry
@@ -498,8 +509,7 @@ def expected_calibration_error(bins: pd.DataFrame) -> float:
 
 
 # Name -> metric (where it comes from, its direction): what tables and leaderboards look up.
-METRICS = Registry("binary metric")
-for _metric in [
+METRICS = Registry("binary metric", [
     Metric("auroc", binary_report, "auroc", True, "binary", "AUROC of r against the weak-model label"),
     Metric("youden_accuracy", binary_report, "youden_accuracy", True, "binary", "accuracy at Youden's J threshold"),
     Metric("lpm", binary_report, "lpm", True, "binary", "mean performance in the low call-rate band"),
@@ -510,5 +520,4 @@ for _metric in [
     Metric("cpt_20", binary_report, "cpt_20", False, "binary", "smallest call rate with PGR >= 20%"),
     Metric("cpt_50", binary_report, "cpt_50", False, "binary", "smallest call rate with PGR >= 50%"),
     Metric("cpt_80", binary_report, "cpt_80", False, "binary", "smallest call rate with PGR >= 80%"),
-]:
-    METRICS.register(_metric)
+])

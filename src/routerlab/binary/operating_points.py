@@ -11,6 +11,7 @@ import numpy as np
 from routerlab.binary.metrics import as_routing_scores, binary_labels, means
 from routerlab.core.arrays import TOL, as_binary, as_list, as_vector, same_length
 
+
 def _op_stats(w: np.ndarray, s: np.ndarray, pos: np.ndarray, esc: np.ndarray) -> dict[str, Any]:
     """Call rate, recall, precision, performance, recovery of an escalation mask."""
     n = w.size

@@ -25,7 +25,6 @@ from routerlab.core.registry import Registry
 from routerlab.core.router import Router, RoutingData
 from routerlab.lm.models import resolve_device
 
-
 # --- logits-based, training-free ------------------------------------------------------
 
 
@@ -364,12 +363,13 @@ class EncoderClassifierRouter(Router):
         return state
 
 
-ROUTERS = Registry("binary router", hint=lambda other: ": list it under kmodel.routers" if other == "kmodel router" else "")
-for _cls in (MaxLogitRouter, MaxProbRouter, Top10VarianceRouter, EntropyRouter, ConfidenceMarginRouter,
-                LogitsMarginRouter, CoERouter, MeanProbeRouter, LayerProbeRouter, DirichletProbeRouter,
-                EmbeddingMLPRouter, RandomRouter, SemanticEntropyRouter, SelfQuestioningRouter,
-                EncoderClassifierRouter):
-    ROUTERS.register(_cls)
+ROUTERS = Registry(
+    "binary router",
+    [MaxLogitRouter, MaxProbRouter, Top10VarianceRouter, EntropyRouter, ConfidenceMarginRouter, LogitsMarginRouter,
+     CoERouter, MeanProbeRouter, LayerProbeRouter, DirichletProbeRouter, EmbeddingMLPRouter, RandomRouter,
+     SemanticEntropyRouter, SelfQuestioningRouter, EncoderClassifierRouter],
+    hint=lambda other: ": list it under kmodel.routers" if other == "kmodel router" else "",
+)
 
 
 def make_router(kind: str, **params: Any) -> Router:

@@ -10,7 +10,7 @@ Unknown names list the registered ones and, when another registry knows the name
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from typing import Any, Callable
 
 # Every registry by what it holds, so an unknown name can point at the registry that knows it.
@@ -20,11 +20,13 @@ REGISTRIES: dict[str, "Registry"] = {}
 class Registry(MutableMapping):
     """Name -> entry (a class, or any object with a ``name``); ``register`` works as a decorator."""
 
-    def __init__(self, what: str, hint: Callable[[str], str] | None = None) -> None:
+    def __init__(self, what: str, entries: Iterable[Any] = (), hint: Callable[[str], str] | None = None) -> None:
         self.what = what
         self._entries: dict[str, Any] = {}
         self._hint = hint
         REGISTRIES[what] = self
+        for entry in entries:
+            self.register(entry)
 
     def register(self, entry: Any, name: str | None = None) -> Any:
         name = name or entry.name

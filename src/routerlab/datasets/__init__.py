@@ -33,9 +33,24 @@ from typing import Any, Mapping
 import pandas as pd
 
 from ._builtin import GENERATORS, generate
-from ._core import (COLUMNS, DEFAULT_FRACTIONS, LETTERS, NEEDS_REFERENCE, SCHEMA_VERSION, SPLITS, TASKS,
-                    DatasetError, DatasetUnavailableError, assign_splits, check_fractions, check_unique_ids, frame,
-                    log, shuffled_order, validate_schema)
+from ._core import (
+    COLUMNS,
+    DEFAULT_FRACTIONS,
+    LETTERS,
+    NEEDS_REFERENCE,
+    SCHEMA_VERSION,
+    SPLITS,
+    TASKS,
+    DatasetError,
+    DatasetUnavailableError,
+    assign_splits,
+    check_fractions,
+    check_unique_ids,
+    frame,
+    log,
+    shuffled_order,
+    validate_schema,
+)
 from ._formats import FORMATS, check_generic_spec, get_format, last_boxed, parse_mc_instruction, row_error
 from ._sources import SOURCES, cache_dir
 from .catalog import CATALOG, CATALOG_ALIASES

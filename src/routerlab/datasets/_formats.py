@@ -14,9 +14,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
+from routerlab.scoring import last_boxed
+
 from ._core import LETTERS, TASKS, DatasetError
 from ._readers import RawRow
-from routerlab.scoring import last_boxed
 
 
 @dataclass(frozen=True)

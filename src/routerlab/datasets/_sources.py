@@ -12,10 +12,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from routerlab.core.io import atomic_path
+
 from ._core import DatasetError, DatasetUnavailableError, log
 from ._formats import Format
 from ._readers import RawRow, expand_path, read_file, stem
-from routerlab.core.io import atomic_path
 
 # pip name → (module, data file candidates relative to the module directory)
 PACKAGE_DATA: dict[str, tuple[str, tuple[str, ...]]] = {

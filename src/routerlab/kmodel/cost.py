@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from routerlab.core.arrays import as_list, as_vector, Metric, same_length, trapezoid
+from routerlab.core.arrays import Metric, as_list, as_vector, same_length, trapezoid
 from routerlab.core.registry import Registry
 from routerlab.kmodel.metrics import as_model_vector, as_outcome_matrix
+
 
 class UnknownModelError(KeyError):
     """A model name missing from the price table (never priced as $0)."""
@@ -225,13 +226,11 @@ def aiq(points: Any, cost_range: tuple[float, float], *, nondecreasing: bool = F
 
 
 # Name -> metric (where it comes from, its direction): what tables and leaderboards look up.
-METRICS = Registry("cost metric")
-for _metric in [
+METRICS = Registry("cost metric", [
     Metric("arena_score", router_cost_accuracy, "arena_score", True, "cost", "RouterArena accuracy-cost score"),
     Metric("cost_per_1k", router_cost_accuracy, "cost_per_1k", False, "cost", "USD per 1,000 queries"),
     Metric("opt_sel", optimality, "opt_sel", True, "cost", "share of picks of the cheapest correct model"),
     Metric("opt_acc", optimality, "opt_acc", True, "cost", "router accuracy / oracle accuracy"),
     Metric("opt_cost", optimality, "opt_cost", True, "cost", "optimal cost / router cost on solved queries"),
     Metric("aiq", aiq, "aiq", True, "cost", "mean frontier accuracy over a cost range"),
-]:
-    METRICS.register(_metric)
+])

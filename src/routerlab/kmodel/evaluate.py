@@ -29,7 +29,7 @@ from routerlab.kmodel import features
 from routerlab.kmodel.cost import aiq, frontier, normalised_cost, optimality, price_of, query_cost, router_cost_accuracy
 from routerlab.kmodel.metrics import kmodel_report, kmodel_summary, select_models
 from routerlab.kmodel.outcomes import Outcomes
-from routerlab.kmodel.pools import describe, DIFFICULTIES, given_pools, GROUPS, leaderboard, pools_for
+from routerlab.kmodel.pools import DIFFICULTIES, GROUPS, describe, given_pools, leaderboard, pools_for
 from routerlab.kmodel.r2router import Candidate, R2Router
 from routerlab.kmodel.routers import make_router, unit_hash
 

@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from routerlab.core.arrays import as_list, as_vector, Metric
+from routerlab.core.arrays import Metric, as_list, as_vector
 from routerlab.core.registry import Registry
+
 
 def as_outcome_matrix(name: str, x: Any) -> np.ndarray:
     a = np.asarray(x)
@@ -188,8 +189,7 @@ def routereval_split(ids_or_n: int | Sequence[Any], seed: int = 42, *, groups: S
 
 
 # Name -> metric (where it comes from, its direction): what tables and leaderboards look up.
-METRICS = Registry("kmodel metric")
-for _metric in [
+METRICS = Registry("kmodel metric", [
     Metric("mu", kmodel_report, "mu", True, "kmodel", "mean score of the selected models"),
     Metric("vb", kmodel_report, "vb", True, "kmodel", "mu / best single model on test"),
     Metric("vb_val", kmodel_report, "vb_val", True, "kmodel", "mu / validation-chosen single model"),
@@ -198,5 +198,4 @@ for _metric in [
     Metric("selection_entropy", kmodel_report, "selection_entropy", True, "kmodel",
            "entropy (bits) of the share of queries per model"),
     Metric("oracle", kmodel_report, "oracle", True, "kmodel", "mean best score per query"),
-]:
-    METRICS.register(_metric)
+])

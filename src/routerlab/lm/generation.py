@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -18,31 +17,11 @@ from routerlab.core.runtime import concat_shards
 from routerlab.lm.models import load_causal_lm, load_from
 from routerlab.lm.openai_backend import OpenAIBackend
 from routerlab.lm.prompts import build_messages, chat_text
+from routerlab.lm.sampling import SamplingParams
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("transformers", "vllm", "openai")
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    max_new_tokens: int = 32
-    temperature: float = 0.0  # 0 = greedy
-    top_p: float = 1.0
-    n: int = 1  # samples per prompt (self-based routers need several)
-    seed: int = 0
-    logprobs: bool = False  # also record each response's mean token log-probability (untempered)
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any] | None) -> "SamplingParams":
-        cfg = dict(cfg or {})
-        unknown = set(cfg) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"sampling: unknown keys {sorted(unknown)}; expected {sorted(cls.__dataclass_fields__)}")
-        return cls(**cfg)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _stop_token_ids(tok, model) -> list[int]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from routerlab.lm.sampling import SamplingParams
-from routerlab.scoring import build_graded_messages, build_xverify_messages, parse_graded, parse_xverify, ScoreResult
+from routerlab.scoring import ScoreResult, build_graded_messages, build_xverify_messages, parse_graded, parse_xverify
 
 # method -> (messages from a row, reply parser). xverify compares with the reference
 # (verifiable tasks: math, mc, qa); graded rates 1-10 without one (open-ended tasks).

@@ -19,11 +19,21 @@ from __future__ import annotations
 
 from routerlab.scoring.choices import extract_choice, score_mc
 from routerlab.scoring.code_sandbox import build_program, extract_code, network_namespace_available, score_code
-from routerlab.scoring.judges import build_graded_messages, build_pairwise_messages, build_xverify_messages, GRADED_SYSTEM, PAIRWISE_SYSTEM, parse_graded, parse_pairwise, parse_xverify, XVERIFY_PROMPT
+from routerlab.scoring.judges import (
+    GRADED_SYSTEM,
+    PAIRWISE_SYSTEM,
+    XVERIFY_PROMPT,
+    build_graded_messages,
+    build_pairwise_messages,
+    build_xverify_messages,
+    parse_graded,
+    parse_pairwise,
+    parse_xverify,
+)
 from routerlab.scoring.math_answers import extract_math_answer, math_equal, score_math
 from routerlab.scoring.qa import extract_qa_answer, normalize_answer, qa_contains, qa_exact_match, qa_f1, score_qa
-from routerlab.scoring.result import JudgeRequired, last_boxed, ScoreResult, STATUSES
-from routerlab.scoring.rows import score_row, SCORERS
+from routerlab.scoring.result import STATUSES, JudgeRequired, ScoreResult, last_boxed
+from routerlab.scoring.rows import SCORERS, score_row
 
 __all__ = [
     "ScoreResult", "STATUSES", "JudgeRequired",

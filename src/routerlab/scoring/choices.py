@@ -7,8 +7,7 @@ import re
 from typing import Any, Sequence
 
 from routerlab.scoring.qa import normalize_answer
-from routerlab.scoring.result import is_missing, last_boxed, ScoreResult, strip_text_macros, strip_think
-
+from routerlab.scoring.result import ScoreResult, is_missing, last_boxed, strip_text_macros, strip_think
 
 _LETTERS = "ABCDEFGHIJ"
 # words that may precede an option letter ("choose B", "option B", "A or B", "is B")

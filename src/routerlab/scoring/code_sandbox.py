@@ -18,8 +18,7 @@ import sys
 import tempfile
 from typing import Callable
 
-from routerlab.scoring.result import is_missing, ScoreResult, strip_think
-
+from routerlab.scoring.result import ScoreResult, is_missing, strip_think
 
 _FENCE_RE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
 

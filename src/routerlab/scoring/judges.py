@@ -8,8 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from routerlab.scoring.result import is_missing, NAN, ScoreResult, strip_think
-
+from routerlab.scoring.result import NAN, ScoreResult, is_missing, strip_think
 
 # The prompt xVerify models (IAAR-Shanghai/xVerify, arXiv:2504.10481) were trained with,
 # reproduced for compatibility with those checkpoints; any judge model works with it.

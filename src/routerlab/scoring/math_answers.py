@@ -17,8 +17,7 @@ import threading
 from fractions import Fraction
 from typing import Any
 
-from routerlab.scoring.result import is_missing, last_boxed, NAN, ScoreResult, strip_text_macros, strip_think
-
+from routerlab.scoring.result import NAN, ScoreResult, is_missing, last_boxed, strip_text_macros, strip_think
 
 _MATH_ANCHOR = re.compile(
     r"(?:(?:\bthe\s+)?\bfinal\s+answer|\bthe\s+answer|(?<![a-z])answer)\s*"

@@ -8,8 +8,7 @@ import string
 from collections import Counter
 from typing import Any, Iterable
 
-from routerlab.scoring.result import is_missing, ScoreResult, strip_think
-
+from routerlab.scoring.result import ScoreResult, is_missing, strip_think
 
 _PUNCT = set(string.punctuation) | {"‘", "’", "“", "”", "–", "—"}
 

@@ -18,7 +18,6 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-
 STATUSES = ("ok", "unparsed", "error", "timeout")
 NAN = float("nan")
 

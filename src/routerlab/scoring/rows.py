@@ -9,7 +9,7 @@ from routerlab.scoring.choices import score_mc
 from routerlab.scoring.code_sandbox import score_code
 from routerlab.scoring.math_answers import score_math
 from routerlab.scoring.qa import score_qa
-from routerlab.scoring.result import is_missing, JudgeRequired, ScoreResult
+from routerlab.scoring.result import JudgeRequired, ScoreResult, is_missing
 
 
 def _meta_dict(meta: Any) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import numpy as np
 from routerlab.core.arrays import TOL, Metric, as_binary, as_list, as_vector, same_length
 from routerlab.core.registry import Registry
 
+
 def _probs_labels(p: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     p, y = as_vector("p (probabilities)", p), as_vector("y (labels)", y)
     same_length(p=p, y=y)
@@ -101,10 +102,8 @@ def token_threshold_apply(search: Mapping[str, Any], p_test: Any, y_test: Any) -
 
 
 # Name -> metric (where it comes from, its direction): what tables and leaderboards look up.
-METRICS = Registry("token metric")
-for _metric in [
+METRICS = Registry("token metric", [
     Metric("token_recall", token_threshold_apply, "recall", True, "token", "recall at the chosen threshold"),
     Metric("token_positive_rate", token_threshold_apply, "positive_rate", False, "token",
            "LLM usage at the chosen threshold"),
-]:
-    METRICS.register(_metric)
+])
