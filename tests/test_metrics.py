@@ -11,6 +11,7 @@ from routerlab.binary import metrics as BM
 from routerlab.binary import operating_points as OP
 from routerlab.kmodel import cost as KC
 from routerlab.kmodel import metrics as KM
+from routerlab.metric_index import METRICS, get_metric
 from routerlab.token import metrics as TM
 
 
@@ -602,10 +603,9 @@ def test_recall_usage_curve():
 
 
 def test_registry():
-    assert BM.METRICS.get_entry("hcr").higher_is_better and not BM.METRICS.get_entry("cpt_50").higher_is_better
-    assert KM.METRICS["vb"].fn is KM.kmodel_report and KC.METRICS["aiq"].fn is KC.aiq
-    assert TM.METRICS["token_recall"].key == "recall"
+    assert get_metric("hcr").higher_is_better and not get_metric("cpt_50").higher_is_better
+    assert get_metric("vb").fn is KM.kmodel_report and get_metric("aiq").fn is KC.aiq
+    assert get_metric("token_recall").key == "recall"
+    assert {m.section for m in METRICS.values()} == {"binary", "kmodel", "cost", "token"}
     with pytest.raises(ValueError, match="registered"):
-        BM.METRICS.get_entry("nope")
-    with pytest.raises(ValueError, match="'mu' is a kmodel metric"):
-        BM.METRICS.get_entry("mu")
+        get_metric("nope")

@@ -23,13 +23,7 @@ import numpy as np
 import pandas as pd
 
 from routerlab.core.batching import padded_batches
-from routerlab.core.io import (
-    read_json,
-    read_table,
-    write_array,
-    write_json,
-    write_table,
-)
+from routerlab.core.io import read_json, read_table, write_array, write_json, write_table
 from routerlab.lm.models import load_causal_lm
 from routerlab.lm.prompts import chat_text
 

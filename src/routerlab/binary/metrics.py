@@ -32,21 +32,10 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from routerlab.core.arrays import (
-    TOL,
-    Metric,
-    MetricValue,
-    as_binary,
-    as_list,
-    as_vector,
-    check_mode,
-    same_length,
-    trapezoid,
-)
+from routerlab.core.arrays import TOL, MetricValue, as_binary, as_list, as_vector, check_mode, same_length, trapezoid
 
 # auroc and youden are part of this module's API; they live in core.ranking because token routing reports AUROC too.
 from routerlab.core.ranking import auroc, one_class_reason, roc_statistics, youden  # noqa: F401
-from routerlab.core.registry import Registry
 
 TIE_RULE = {
     "clean": "fractional block escalation: a tied group cut by k contributes (escalated/size) of its "
@@ -506,18 +495,3 @@ def reliability_bins(p: np.ndarray, y: np.ndarray, n_bins: int = 10) -> pd.DataF
 def expected_calibration_error(bins: pd.DataFrame) -> float:
     used = bins[bins["n"] > 0]
     return float((used["n"] * (used["mean_predicted"] - used["observed"]).abs()).sum() / used["n"].sum())
-
-
-# Name -> metric (where it comes from, its direction): what tables and leaderboards look up.
-METRICS = Registry("binary metric", [
-    Metric("auroc", binary_report, "auroc", True, "binary", "AUROC of r against the weak-model label"),
-    Metric("youden_accuracy", binary_report, "youden_accuracy", True, "binary", "accuracy at Youden's J threshold"),
-    Metric("lpm", binary_report, "lpm", True, "binary", "mean performance in the low call-rate band"),
-    Metric("mpm", binary_report, "mpm", True, "binary", "mean performance between LPM anchor and recovery band"),
-    Metric("hcr", binary_report, "hcr", True, "binary", "1 - mean call rate in the recovery band"),
-    Metric("apgr", binary_report, "apgr", True, "binary", "area under PGR over the exact curve"),
-    Metric("apgr_deciles", binary_report, "apgr_deciles", True, "binary", "RouteLLM's 11-point APGR"),
-    Metric("cpt_20", binary_report, "cpt_20", False, "binary", "smallest call rate with PGR >= 20%"),
-    Metric("cpt_50", binary_report, "cpt_50", False, "binary", "smallest call rate with PGR >= 50%"),
-    Metric("cpt_80", binary_report, "cpt_80", False, "binary", "smallest call rate with PGR >= 80%"),
-])

@@ -40,13 +40,7 @@ from routerlab.lm.embeddings import embed_texts
 from routerlab.lm.generation import generate_frame
 from routerlab.lm.models import load_causal_lm, resolve_device
 from routerlab.lm.prompts import answer_prefix, build_messages, chat_text
-from routerlab.scoring import (
-    extract_choice,
-    extract_math_answer,
-    extract_qa_answer,
-    math_equal,
-    normalize_answer,
-)
+from routerlab.scoring import extract_choice, extract_math_answer, extract_qa_answer, math_equal, normalize_answer
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from routerlab.core.arrays import Metric, as_list, as_vector, same_length, trapezoid
-from routerlab.core.registry import Registry
+from routerlab.core.arrays import as_list, as_vector, same_length, trapezoid
 from routerlab.kmodel.metrics import as_model_vector, as_outcome_matrix
 
 
@@ -223,14 +222,3 @@ def aiq(points: Any, cost_range: tuple[float, float], *, nondecreasing: bool = F
     return {"aiq": area / (c1 - c0), "area": area, "cost_range": [c0, c1],
             "extrapolated_low": bool(c0 < hc[0]), "extrapolated_high": bool(c1 > hc[-1]),
             "frontier": h, "params": {"nondecreasing": nondecreasing, "normalised_by": "c1 - c0"}}
-
-
-# Name -> metric (where it comes from, its direction): what tables and leaderboards look up.
-METRICS = Registry("cost metric", [
-    Metric("arena_score", router_cost_accuracy, "arena_score", True, "cost", "RouterArena accuracy-cost score"),
-    Metric("cost_per_1k", router_cost_accuracy, "cost_per_1k", False, "cost", "USD per 1,000 queries"),
-    Metric("opt_sel", optimality, "opt_sel", True, "cost", "share of picks of the cheapest correct model"),
-    Metric("opt_acc", optimality, "opt_acc", True, "cost", "router accuracy / oracle accuracy"),
-    Metric("opt_cost", optimality, "opt_cost", True, "cost", "optimal cost / router cost on solved queries"),
-    Metric("aiq", aiq, "aiq", True, "cost", "mean frontier accuracy over a cost range"),
-])

@@ -9,8 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from routerlab.core.arrays import Metric, as_list, as_vector
-from routerlab.core.registry import Registry
+from routerlab.core.arrays import as_list, as_vector
 
 
 def as_outcome_matrix(name: str, x: Any) -> np.ndarray:
@@ -186,16 +185,3 @@ def routereval_split(ids_or_n: int | Sequence[Any], seed: int = 42, *, groups: S
         a, b = int(0.8 * k), int(0.9 * k)
         tr.append(pos[idx[:a]]), va.append(pos[idx[a:b]]), te.append(pos[idx[b:]])
     return np.concatenate(tr), np.concatenate(va), np.concatenate(te)
-
-
-# Name -> metric (where it comes from, its direction): what tables and leaderboards look up.
-METRICS = Registry("kmodel metric", [
-    Metric("mu", kmodel_report, "mu", True, "kmodel", "mean score of the selected models"),
-    Metric("vb", kmodel_report, "vb", True, "kmodel", "mu / best single model on test"),
-    Metric("vb_val", kmodel_report, "vb_val", True, "kmodel", "mu / validation-chosen single model"),
-    Metric("Vr", kmodel_report, "Vr", True, "kmodel", "mu / reference accuracy"),
-    Metric("ep", kmodel_report, "ep", True, "kmodel", "mean entropy (bits) of the router's distributions"),
-    Metric("selection_entropy", kmodel_report, "selection_entropy", True, "kmodel",
-           "entropy (bits) of the share of queries per model"),
-    Metric("oracle", kmodel_report, "oracle", True, "kmodel", "mean best score per query"),
-])

@@ -10,8 +10,9 @@ through ``openai``. Prompt building and reply parsing live in ``routerlab.scorin
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
+from routerlab.lm.generation import backend_from_runtime
 from routerlab.lm.sampling import SamplingParams
 from routerlab.scoring import ScoreResult, build_graded_messages, build_xverify_messages, parse_graded, parse_xverify
 
@@ -32,6 +33,11 @@ class Judge:
             raise ValueError(f"judge.method = {method!r}: expected one of {sorted(METHODS)}")
         self.backend, self.method = backend, method
         self.params = SamplingParams.from_config({**DEFAULT_SAMPLING, **(sampling or {})})
+
+    @classmethod
+    def from_config(cls, judge: Mapping[str, Any], model_dir: str) -> "Judge":
+        """The config's ``judge`` section (method, sampling, the judge model's runtime) on that model's backend."""
+        return cls(backend_from_runtime(judge["runtime"], model_dir), judge["method"], judge["sampling"])
 
     def messages(self, rows: Sequence[dict[str, Any]]) -> list[list[dict]]:
         build = METHODS[self.method][0]

@@ -38,25 +38,13 @@ import numpy as np
 import pandas as pd
 
 from routerlab.core.batching import padded_batches
-from routerlab.core.io import (
-    read_json,
-    read_table,
-    write_array,
-    write_json,
-    write_table,
-)
+from routerlab.core.io import read_json, read_table, write_array, write_json, write_table
 from routerlab.core.runtime import records
 from routerlab.lm.generation import TransformersBackend
 from routerlab.lm.models import load_from
 from routerlab.lm.prompts import build_messages
 from routerlab.lm.sampling import SamplingParams
-from routerlab.scoring import (
-    extract_choice,
-    extract_math_answer,
-    extract_qa_answer,
-    math_equal,
-    normalize_answer,
-)
+from routerlab.scoring import extract_choice, extract_math_answer, extract_qa_answer, math_equal, normalize_answer
 
 log = logging.getLogger(__name__)
 

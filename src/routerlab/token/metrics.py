@@ -9,8 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from routerlab.core.arrays import TOL, Metric, as_binary, as_list, as_vector, same_length
-from routerlab.core.registry import Registry
+from routerlab.core.arrays import TOL, as_binary, as_list, as_vector, same_length
 
 
 def _probs_labels(p: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -99,11 +98,3 @@ def token_threshold_apply(search: Mapping[str, Any], p_test: Any, y_test: Any) -
     out.update(recall=float(recall[0]), positive_rate=float(rate[0]),
                meets_r_min=bool(recall[0] >= r_min - TOL), reason=None)
     return out
-
-
-# Name -> metric (where it comes from, its direction): what tables and leaderboards look up.
-METRICS = Registry("token metric", [
-    Metric("token_recall", token_threshold_apply, "recall", True, "token", "recall at the chosen threshold"),
-    Metric("token_positive_rate", token_threshold_apply, "positive_rate", False, "token",
-           "LLM usage at the chosen threshold"),
-])
