@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from routerlab import datasets as ds
-from routerlab.core.io import read_table, write_table
+from routerlab.core.io import read_frame, write_frame
 from routerlab.datasets import (
     CATALOG,
     COLUMNS,
@@ -440,8 +440,8 @@ def test_parquet_round_trip(tmp_path):
     mc = load_dataset("c", {"source": "builtin", "generator": "multiple_choice", "n": 8})
     ar = load_dataset("a", {"source": "builtin", "generator": "arithmetic", "n": 4})
     df = pd.concat([mc, ar], ignore_index=True)
-    write_table(tmp_path / "d.parquet", df, meta={"schema_version": SCHEMA_VERSION})
-    back = read_table(tmp_path / "d.parquet")
+    write_frame(tmp_path / "d.parquet", df, meta={"schema_version": SCHEMA_VERSION})
+    back = read_frame(tmp_path / "d.parquet")
     assert list(back.columns) == list(COLUMNS)
     assert [list(c) for c in back["choices"]] == [list(c) for c in df["choices"]]
     assert back["meta"].tolist() == df["meta"].tolist()

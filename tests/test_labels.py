@@ -23,7 +23,7 @@ from routerlab.binary.data import labels_frame, load_routing_data
 from routerlab.binary.routers import ROUTERS
 from routerlab.binary.runs import evaluate_predictions
 from routerlab.core import runtime
-from routerlab.core.io import read_table, write_table
+from routerlab.core.io import read_frame, write_frame
 from routerlab.core.router import Router
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,12 +186,12 @@ def labels_path(tmp_path):
     """The `labels` rule's output for DS_*, written and read back as parquet like the workflow does."""
     path = tmp_path / "labels" / "mathset.parquet"
     path.parent.mkdir()
-    write_table(path, labels_frame(DS_DATA, DS_WEAK, DS_STRONG))
+    write_frame(path, labels_frame(DS_DATA, DS_WEAK, DS_STRONG))
     return path
 
 
 def test_unusable_rows_survive_the_parquet_round_trip_and_load_routing_data(labels_path):
-    lab = read_table(labels_path)
+    lab = read_frame(labels_path)
     assert lab["usable"].dtype == bool
     assert lab.loc[~lab["usable"], "id"].tolist() == ["t3", "t5", "v4", "x5"]
     rd, labels = load_routing_data([str(labels_path)], None, None, ["validation", "test"])

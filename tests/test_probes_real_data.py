@@ -31,7 +31,7 @@ from routerlab.binary.data import labels_frame, load_routing_data
 from routerlab.binary.features import FeatureExtractor, write_features
 from routerlab.binary.metrics import auroc, bootstrap_auroc, paired_bootstrap_auroc
 from routerlab.binary.routers import make_router
-from routerlab.core.io import write_table
+from routerlab.core.io import write_frame
 from routerlab.core.runtime import records
 from routerlab.datasets import load_dataset
 from routerlab.lm.generation import TransformersBackend, generate_frame
@@ -64,7 +64,7 @@ def real_run(shared_data, tmp_path_factory):
     del backend
     scores = score_frame(data, gens)
     labels = labels_frame(data, scores, scores)  # label = weak correctness (math); the strong side is unused
-    write_table(tmp / "big_math.parquet", labels)
+    write_frame(tmp / "big_math.parquet", labels)
     extractor = FeatureExtractor(str(model_dir), dtype="float32")
     arrays = extractor.extract([build_messages(r) for r in records(data)])
     write_features(tmp / "features", data["id"].tolist(), arrays, meta={"model": "qwen-coder-0.5b"})

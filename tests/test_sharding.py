@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from routerlab.binary.features import LOGIT_STATS, FeatureExtractor, FeatureSet, concat_feature_dirs, write_features
-from routerlab.core.io import write_table
+from routerlab.core.io import write_frame
 from routerlab.core.runtime import records, shard_rows
 from routerlab.datasets import load_dataset
 from routerlab.lm.generation import TransformersBackend, gather_generations, generate_frame
@@ -42,7 +42,7 @@ def run_sharded(data, n_shards, backend, extractor, out):
     for s in range(n_shards):
         rows = shard_rows(data, s, n_shards)
         gen_paths.append(out / f"gen{s}.parquet")
-        write_table(gen_paths[-1], generate_frame(records(rows), backend, SamplingParams(max_new_tokens=6)))
+        write_frame(gen_paths[-1], generate_frame(records(rows), backend, SamplingParams(max_new_tokens=6)))
         feat_dirs.append(out / f"feat{s}")
         arrays = extractor.extract([build_messages(r) for r in records(rows)])
         write_features(feat_dirs[-1], rows["id"].tolist(), arrays, {"model": "t", "style": "direct"})

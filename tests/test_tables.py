@@ -18,7 +18,7 @@ from routerlab.binary.tables import (
     run_key,
     xbench_main_table,
 )
-from routerlab.core.io import write_json, write_table
+from routerlab.core.io import write_frame, write_json
 from routerlab.core.report import to_latex
 
 
@@ -81,7 +81,7 @@ def test_operating_points_from_thresholds_and_curve(tmp_path):
     never = dict(point, kind="budget", target=0.1, threshold=-math.inf, call_rate=0.0, recall=0.0, performance=0.3)
     write_json(th, {"test": [point, never]})
     curve = tmp_path / "results/metrics/r/all/seed0/choice.curve.parquet"
-    write_table(curve, pd.DataFrame({"call_rate": np.linspace(0, 1, 11), "performance": np.linspace(0.3, 0.8, 11),
+    write_frame(curve, pd.DataFrame({"call_rate": np.linspace(0, 1, 11), "performance": np.linspace(0.3, 0.8, 11),
                                      "recovery": np.linspace(0, 1, 11)}))
     ops = operating_points_table([str(th)], [str(curve)], [0.2, 0.5])
     assert list(ops.kind) == ["recall", "budget", "call_rate", "call_rate"]

@@ -135,7 +135,7 @@ def test_self_questioning_router_reads_p_yes():
 
 def test_load_routing_data_aligns_clusters_self_checks_and_texts(tmp_path):
     from routerlab.binary.data import load_routing_data
-    from routerlab.core.io import write_table
+    from routerlab.core.io import write_frame
 
     labels = pd.DataFrame({"id": ["q1", "q2", "q3"], "split": ["test", "train", "validation"],
                            "task": ["mc", "math", "math"], "label": [1.0, 0.0, 1.0], "usable": True})
@@ -147,7 +147,7 @@ def test_load_routing_data_aligns_clusters_self_checks_and_texts(tmp_path):
     paths = {}
     for name, df in (("labels", labels), ("data", data), ("clusters", clusters), ("checks", checks)):
         paths[name] = tmp_path / f"{name}.parquet"
-        write_table(paths[name], df)
+        write_frame(paths[name], df)
     rd, lab = load_routing_data([paths["labels"]], None, None, ["validation", "test"],
                                 cluster_paths=[paths["clusters"]], self_check_paths=[paths["checks"]],
                                 dataset_paths=[paths["data"]])

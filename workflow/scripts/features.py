@@ -2,7 +2,7 @@
 
 from routerlab.binary.features import FeatureExtractor, write_features
 from routerlab.core.gpu import lease_gpus
-from routerlab.core.io import read_table
+from routerlab.core.io import read_frame
 from routerlab.core.runtime import progress_logger, records, set_threads, setup_logging, shard_rows
 from routerlab.lm.prompts import build_messages
 
@@ -11,7 +11,7 @@ log = setup_logging(snakemake.log[0])
 gpu_lease = lease_gpus(snakemake.resources.get("gpu", 0))
 set_threads(snakemake.threads)
 rt = snakemake.params.runtime
-rows = shard_rows(read_table(snakemake.input.data), int(snakemake.wildcards.shard), int(snakemake.wildcards.n))
+rows = shard_rows(read_frame(snakemake.input.data), int(snakemake.wildcards.shard), int(snakemake.wildcards.n))
 extractor = FeatureExtractor(snakemake.input.model, device=rt["device"], dtype=rt["dtype"],
                              token_budget=snakemake.params.token_budget, max_batch_size=snakemake.params.max_batch_size)
 conversations = [build_messages(r, snakemake.params.style) for r in records(rows)]

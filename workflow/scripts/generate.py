@@ -1,7 +1,7 @@
 """Rule generate: one shard of one model's answers to one dataset."""
 
 from routerlab.core.gpu import lease_gpus
-from routerlab.core.io import read_table, write_table
+from routerlab.core.io import read_frame, write_frame
 from routerlab.core.runtime import progress_logger, records, set_threads, setup_logging, shard_rows
 from routerlab.lm.generation import backend_from_runtime, generate_frame
 from routerlab.lm.sampling import SamplingParams
@@ -12,10 +12,10 @@ gpu_lease = lease_gpus(snakemake.resources.get("gpu", 0))
 set_threads(snakemake.threads)
 rt = snakemake.params.runtime
 params = SamplingParams.from_config(snakemake.params.sampling)
-rows = shard_rows(read_table(snakemake.input.data), int(snakemake.wildcards.shard), int(snakemake.wildcards.n))
+rows = shard_rows(read_frame(snakemake.input.data), int(snakemake.wildcards.shard), int(snakemake.wildcards.n))
 backend = backend_from_runtime(rt, snakemake.input.model)
 log.info("generating %d prompts with %s (%s)", len(rows), snakemake.wildcards.model, params)
 df = generate_frame(records(rows), backend, params, style=snakemake.params.style, price=rt["price"],
                     progress=progress_logger(f"generate {snakemake.wildcards.model}/{snakemake.wildcards.dataset}"))
-write_table(snakemake.output[0], df, meta={"model": snakemake.wildcards.model, "sampling": params.as_dict(),
+write_frame(snakemake.output[0], df, meta={"model": snakemake.wildcards.model, "sampling": params.as_dict(),
                                           "style": snakemake.params.style, "backend": rt["backend"]})

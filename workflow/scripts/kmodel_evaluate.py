@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from routerlab.core.io import write_json, write_table
+from routerlab.core.io import write_frame, write_json
 from routerlab.core.runtime import set_threads, setup_logging
 from routerlab.kmodel.evaluate import evaluate_routereval, load_source
 
@@ -17,5 +17,5 @@ for note in result["notes"]:
 for row in result["rows"]:
     log.info("%s %s: mu %.4f vb %.4f ep %.3f (%.1fs)", row["pool"], row["router"], row["mu"], row["vb"], row["ep"],
              row["fit_predict_s"])
-write_table(snakemake.output.selections, selections)
+write_frame(snakemake.output.selections, selections)
 write_json(snakemake.output.result, result)

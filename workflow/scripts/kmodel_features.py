@@ -1,13 +1,13 @@
 """Rule kmodel_features: one feature row per query of a source (embeddings, embedder, tfidf or given)."""
 
-from routerlab.core.io import read_table
+from routerlab.core.io import read_frame
 from routerlab.core.runtime import set_threads, setup_logging
 from routerlab.kmodel import features
 
 log = setup_logging(snakemake.log[0])
 set_threads(snakemake.threads)
 spec = snakemake.params.spec
-queries = read_table(snakemake.input.queries)
+queries = read_frame(snakemake.input.queries)
 dirs = dict(zip(spec.get("datasets", []), snakemake.input.get("embeddings", [])))
 X = features.build(queries, spec["mode"], embedding_dirs=dirs, embedder=spec.get("embedder"),
                    routereval_file=snakemake.input.get("pickle"), dim=spec["dim"])

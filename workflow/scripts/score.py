@@ -1,7 +1,7 @@
 """Rule score: per-query correctness of one model's answers (verifiers, or the configured LLM judge)."""
 
 from routerlab.core.gpu import lease_gpus
-from routerlab.core.io import read_table, write_table
+from routerlab.core.io import read_frame, write_frame
 from routerlab.core.runtime import progress_logger, set_threads, setup_logging
 from routerlab.lm.judge import Judge
 from routerlab.scoring.frames import score_frame
@@ -14,8 +14,8 @@ if judge_cfg:
     set_threads(snakemake.threads)
     judge = Judge.from_config(judge_cfg, snakemake.input.judge_model)
     log.info("judge %s (%s) scores %s", judge_cfg["model"], judge_cfg["method"], w.dataset)
-scores = score_frame(read_table(snakemake.input.data), read_table(snakemake.input.generations), judge=judge,
+scores = score_frame(read_frame(snakemake.input.data), read_frame(snakemake.input.generations), judge=judge,
                      progress=progress_logger(f"judge {w.model}/{w.dataset}"))
 log.info("%s/%s: mean score %.3f over %d answers; statuses %s", w.model, w.dataset, scores["score"].mean(),
          len(scores), scores["status"].value_counts().to_dict())
-write_table(snakemake.output[0], scores, meta={"model": w.model, "judge": judge_cfg["model"] if judge_cfg else None})
+write_frame(snakemake.output[0], scores, meta={"model": w.model, "judge": judge_cfg["model"] if judge_cfg else None})

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from routerlab.binary.features import FeatureSet
-from routerlab.core.io import read_table
+from routerlab.core.io import read_frame
 from routerlab.core.router import RoutingData
 from routerlab.core.runtime import records
 from routerlab.lm.prompts import query_text
@@ -54,7 +54,7 @@ def load_routing_data(label_paths: Sequence[str], feature_dirs: Sequence[str] | 
                  f"add {list(splits)} there, or re-run the rule if the dataset changed")
     sources: dict[str, str] = {}
     for i, lp in enumerate(label_paths):
-        lab = read_table(lp)
+        lab = read_frame(lp)
         lab = lab[lab["split"].isin(splits)].reset_index(drop=True)
         lab["dataset"] = Path(lp).stem
         frames.append(lab)
@@ -66,24 +66,24 @@ def load_routing_data(label_paths: Sequence[str], feature_dirs: Sequence[str] | 
             lasts.append(np.asarray(fs.array("hidden_last")[idx]))
             sources["features"] = str(feature_dirs[i])
         if embedding_dirs:
-            ids = read_table(Path(embedding_dirs[i]) / "index.parquet")["id"].astype(str).tolist()
+            ids = read_frame(Path(embedding_dirs[i]) / "index.parquet")["id"].astype(str).tolist()
             arr = np.load(Path(embedding_dirs[i]) / "embeddings.npy", mmap_mode="r")
             embs.append(np.asarray(arr[_positions(ids, lab["id"], embedding_dirs[i])]))
             sources["embeddings"] = str(embedding_dirs[i])
         if cluster_paths:
-            cl = read_table(cluster_paths[i]).sort_values(["id", "sample"], kind="stable")
+            cl = read_frame(cluster_paths[i]).sort_values(["id", "sample"], kind="stable")
             per_query = cl.groupby("id", sort=False).agg(clusters=("cluster", list),
                                                           mean_logprobs=("mean_logprob", list))
             idx = _positions(per_query.index.astype(str), lab["id"], cluster_paths[i], what="samples", fix=uncertain)
             samples.append(per_query.iloc[idx].reset_index(drop=True))
             sources["samples"] = str(cluster_paths[i])
         if self_check_paths:
-            sc = read_table(self_check_paths[i])
+            sc = read_frame(self_check_paths[i])
             idx = _positions(sc["id"].astype(str), lab["id"], self_check_paths[i], what="self-checks", fix=uncertain)
             checks.append(sc.iloc[idx].reset_index(drop=True))
             sources["self_check"] = str(self_check_paths[i])
         if dataset_paths:
-            ds = read_table(dataset_paths[i])
+            ds = read_frame(dataset_paths[i])
             idx = _positions(ds["id"].astype(str), lab["id"], dataset_paths[i], what="dataset rows",
                              fix="the labels are older than the dataset: re-run the workflow")
             texts.extend(query_text(r) for r in records(ds.iloc[idx]))

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from routerlab.core.batching import padded_batches
-from routerlab.core.io import read_json, read_table, write_array, write_json, write_table
+from routerlab.core.io import read_frame, read_json, write_array, write_frame, write_json
 from routerlab.lm.models import load_causal_lm
 from routerlab.lm.prompts import chat_text
 
@@ -161,7 +161,7 @@ def write_features(out_dir: str | Path, ids: Sequence[str], arrays: dict[str, np
     out_dir.mkdir(parents=True, exist_ok=True)
     for key in ("hidden_mean", "hidden_last"):
         write_array(out_dir / f"{key}.npy", arrays[key])
-    write_table(out_dir / "logits.parquet", stats_frame(ids, arrays))
+    write_frame(out_dir / "logits.parquet", stats_frame(ids, arrays))
     write_json(out_dir / "meta.json", {**meta, "version": FEATURES_VERSION, "n": len(ids),
                                        "shape": list(arrays["hidden_mean"].shape)})
 
@@ -179,7 +179,7 @@ class FeatureSet:
             )
 
         self.meta = read_json(meta_path)
-        self.logits = read_table(self.path / "logits.parquet")
+        self.logits = read_frame(self.path / "logits.parquet")
         self.ids = self.logits["id"].astype(str).tolist()
         self._arrays: dict[str, np.ndarray] = {}
 

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from routerlab.binary.metrics import expected_calibration_error, reliability_bins
-from routerlab.core.io import read_json, read_table
+from routerlab.core.io import read_frame, read_json
 from routerlab.core.report import figure, plus_minus, save_figure, write_table_files
 
 # One router run's files: results/<stage>/RUN_DIR/<test>.<ext>. The workflow's path helpers
@@ -151,7 +151,7 @@ def operating_points_table(threshold_paths: Sequence[str], curve_paths: Sequence
                          "validation_call_rate": o["validation"]["call_rate"]})
     for p in curve_paths:
         router, train, seed, test = run_key(p)
-        c = read_table(p)
+        c = read_frame(p)
         for x in call_rates:
             i = int((c["call_rate"] - x).abs().idxmin())
             rows.append({"router": router, "train": train, "seed": seed, "test": test, "kind": "call_rate",
@@ -181,7 +181,7 @@ def plot_curves(curve_paths: Sequence[str], out_png: str, y: str = "performance"
     for p in curve_paths:
         router, train, seed, test = run_key(p)
         if seed == min(run_key(q)[2] for q in curve_paths if run_key(q)[:2] == (router, train)):
-            by_test.setdefault(test, []).append((f"{router} ({train})", read_table(p)))
+            by_test.setdefault(test, []).append((f"{router} ({train})", read_frame(p)))
     plt, fig, axes = figure(len(by_test))
     for ax, (test, curves) in zip(axes, sorted(by_test.items())):
         for label, c in sorted(curves, key=lambda x: x[0]):
@@ -203,7 +203,7 @@ def plot_reliability(prediction_paths: Sequence[str], out_png: str, n_bins: int 
     by_test: dict[str, dict[str, list[pd.DataFrame]]] = {}
     for p in prediction_paths:
         router, train, _, test = run_key(p)
-        df = read_table(p)
+        df = read_frame(p)
         by_test.setdefault(test, {}).setdefault(f"{router} ({train})", []).append(
             df[(df["split"] == "test") & df["usable"]])
     plt, fig, axes = figure(max(len(by_test), 1))
@@ -229,7 +229,7 @@ def main_table_notes(label_paths: Sequence[str], lpm_band: Sequence[float], reco
     """Per test set its size and weak/strong accuracy, then what the columns mean (bands from the config)."""
     notes = []
     for path in label_paths:
-        lab = read_table(path)
+        lab = read_frame(path)
         t = lab[(lab["split"] == "test") & lab["usable"]]
         notes.append(f"- {Path(path).name.removesuffix('.parquet')}: test n={len(t)}, "
                      f"weak accuracy {t.weak_score.mean():.3f}, strong {t.strong_score.mean():.3f}")

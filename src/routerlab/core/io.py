@@ -67,8 +67,8 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.load(f)
 
 
-def write_table(path: str | os.PathLike, df: pd.DataFrame, meta: dict[str, Any] | None = None) -> None:
-    """Write a parquet table atomically; ``meta`` goes into the schema metadata as JSON."""
+def write_frame(path: str | os.PathLike, df: pd.DataFrame, meta: dict[str, Any] | None = None) -> None:
+    """Write a data frame as parquet atomically; ``meta`` goes into the schema metadata as JSON."""
     table = pa.Table.from_pandas(df, preserve_index=False)
     if meta:
         existing = table.schema.metadata or {}
@@ -79,7 +79,7 @@ def write_table(path: str | os.PathLike, df: pd.DataFrame, meta: dict[str, Any] 
         pq.write_table(table, tmp)
 
 
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
+def read_frame(path: str | os.PathLike) -> pd.DataFrame:
     try:
         return pq.read_table(path).to_pandas()
     except FileNotFoundError:
@@ -88,7 +88,7 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         raise ValueError(f"{path}: not a readable parquet table ({e}); delete it and re-run") from None
 
 
-def read_table_meta(path: str | os.PathLike) -> dict[str, Any]:
+def read_frame_meta(path: str | os.PathLike) -> dict[str, Any]:
     md = pq.read_schema(path).metadata or {}
     raw = md.get(b"routerlab")
     return json.loads(raw) if raw else {}

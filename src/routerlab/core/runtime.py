@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from routerlab.core.io import read_table
+from routerlab.core.io import read_frame
 
 log = logging.getLogger("routerlab")
 
@@ -60,7 +60,7 @@ def shard_rows(df: pd.DataFrame, shard: int, n_shards: int) -> pd.DataFrame:
 
 def concat_shards(paths: Sequence[str | Path], order: Sequence[str] | None = None) -> pd.DataFrame:
     """The shard tables of one output concatenated, rows in ``order`` of their ``id`` when given."""
-    df = pd.concat([read_table(p) for p in paths], ignore_index=True)
+    df = pd.concat([read_frame(p) for p in paths], ignore_index=True)
     if order is not None:
         rank = {k: i for i, k in enumerate(order)}
         df = df.iloc[np.argsort(df["id"].map(rank).to_numpy(), kind="stable")]

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from routerlab.core.io import read_table, write_array, write_json, write_table
+from routerlab.core.io import read_frame, write_array, write_frame, write_json
 from routerlab.kmodel.importers import routereval_embeddings
 from routerlab.lm.embeddings import embed_texts
 
@@ -48,7 +48,7 @@ def from_embedding_dirs(query_ids: Sequence[str], dirs: Mapping[str, str | Path]
     rows: dict[str, tuple[np.ndarray, int]] = {}
     for d in dirs.values():
         arr = np.load(Path(d) / "embeddings.npy", mmap_mode="r")
-        for i, qid in enumerate(read_table(Path(d) / "index.parquet")["id"].astype(str)):
+        for i, qid in enumerate(read_frame(Path(d) / "index.parquet")["id"].astype(str)):
             rows[qid] = (arr, i)
     missing = [q for q in query_ids if q not in rows]
     if missing:
@@ -83,7 +83,7 @@ def save(out_dir: str | Path, query_ids: Sequence[str], X: np.ndarray, meta: Map
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_array(out_dir / "embeddings.npy", np.asarray(X, dtype=np.float32))
-    write_table(out_dir / "index.parquet", pd.DataFrame({"id": [str(q) for q in query_ids]}))
+    write_frame(out_dir / "index.parquet", pd.DataFrame({"id": [str(q) for q in query_ids]}))
     write_json(out_dir / "meta.json", {"version": FEATURES_VERSION, "shape": list(X.shape), **meta})
 
 

@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from routerlab.core.io import read_table, read_table_meta, write_table
+from routerlab.core.io import read_frame, read_frame_meta, write_frame
 from routerlab.kmodel.cost import query_cost
 from routerlab.scoring.frames import scored_samples
 
@@ -83,17 +83,17 @@ class Outcomes:
 
     def save(self, out_dir: str | Path) -> None:
         meta = {"version": OUTCOMES_VERSION, **self.meta}
-        write_table(Path(out_dir) / "queries.parquet", self.queries, meta=meta)
-        write_table(Path(out_dir) / "outcomes.parquet", self.table, meta=meta)
+        write_frame(Path(out_dir) / "queries.parquet", self.queries, meta=meta)
+        write_frame(Path(out_dir) / "outcomes.parquet", self.table, meta=meta)
 
     @classmethod
     def load(cls, out_dir: str | Path) -> "Outcomes":
         path = Path(out_dir) / "outcomes.parquet"
-        meta = read_table_meta(path)
+        meta = read_frame_meta(path)
         if meta.get("version") != OUTCOMES_VERSION:
             raise ValueError(f"{path}: outcome table version {meta.get('version')}, expected {OUTCOMES_VERSION}; "
                              "re-run the kmodel_outcomes rule")
-        return cls(read_table(path), read_table(Path(out_dir) / "queries.parquet"), meta)
+        return cls(read_frame(path), read_frame(Path(out_dir) / "queries.parquet"), meta)
 
 
 # --- validation -----------------------------------------------------------------------------
@@ -213,11 +213,11 @@ def from_pipeline(data: Mapping[str, str | Path], scores: Mapping[tuple[str, str
     models = sorted({m for m, _ in scores})
     frames, qrows, dropped = [], [], {}
     for dataset, dpath in data.items():
-        d = read_table(dpath)
+        d = read_frame(dpath)
         per_model = []
         for model in models:
-            s = scored_samples(read_table(scores[(model, dataset)]))
-            g = scored_samples(read_table(generations[(model, dataset)]))
+            s = scored_samples(read_frame(scores[(model, dataset)]))
+            g = scored_samples(read_frame(generations[(model, dataset)]))
             missing = sorted(set(d["id"]) - set(s.index))
             if missing:
                 raise OutcomeFormatError(scores[(model, dataset)], f"no score for {len(missing)} queries of the "

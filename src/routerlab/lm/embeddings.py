@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from routerlab.core.io import write_array, write_json, write_table
+from routerlab.core.io import write_array, write_frame, write_json
 from routerlab.lm.models import embedder_path
 
 EMBEDDINGS_VERSION = 1
@@ -30,5 +30,5 @@ def embed_dataset(data: pd.DataFrame, spec: dict[str, Any], out_dir: str | Path)
     out_dir.mkdir(parents=True, exist_ok=True)
     emb = embed_texts(data["prompt"].astype(str).tolist(), spec)
     write_array(out_dir / "embeddings.npy", emb)
-    write_table(out_dir / "index.parquet", data[["id"]].astype(str))
+    write_frame(out_dir / "index.parquet", data[["id"]].astype(str))
     write_json(out_dir / "meta.json", {"version": EMBEDDINGS_VERSION, "embedder": spec, "shape": list(emb.shape)})

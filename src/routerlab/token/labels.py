@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from routerlab.core.batching import padded_batches
-from routerlab.core.io import read_json, read_table, write_array, write_json, write_table
+from routerlab.core.io import read_frame, read_json, write_array, write_frame, write_json
 from routerlab.core.runtime import records
 from routerlab.lm.generation import TransformersBackend
 from routerlab.lm.models import load_from
@@ -388,7 +388,7 @@ def write_token_tables(out_dir: str | Path, tokens: pd.DataFrame, arrays: dict[s
         if arrays[key].shape[0] != len(tokens):
             raise ValueError(f"{key}: {arrays[key].shape[0]} rows for {len(tokens)} tokens")
         write_array(out_dir / f"{key}.npy", np.ascontiguousarray(arrays[key], dtype=np.float16))
-    write_table(out_dir / "tokens.parquet", tokens)
+    write_frame(out_dir / "tokens.parquet", tokens)
     write_json(out_dir / "meta.json", {**meta, "version": TOKENS_VERSION, "n_tokens": len(tokens),
                                        "prevalence": float(tokens["label"].mean()) if len(tokens) else math.nan,
                                        "shapes": {k: list(arrays[k].shape) for k in ARRAYS}})
@@ -406,7 +406,7 @@ class TokenSet:
         if self.meta.get("version") != TOKENS_VERSION:
             raise ValueError(f"{self.path}: token tables version {self.meta.get('version')}, expected "
                              f"{TOKENS_VERSION}; delete the directory and re-run the `token_labels` rule")
-        self.tokens = read_table(self.path / "tokens.parquet")
+        self.tokens = read_frame(self.path / "tokens.parquet")
 
     def array(self, key: str) -> np.ndarray:
         f = self.path / f"{key}.npy"
