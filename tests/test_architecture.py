@@ -371,3 +371,12 @@ def test_layers_are_respected(graph):
     problems = layer_violations(graph)
     assert not problems, ("layer rule broken (core -> datasets/lm/scoring -> binary/kmodel/token; "
                           "branches independent; see ARCHITECTURE.md):\n  " + "\n  ".join(problems))
+
+
+def test_every_package_ships():
+    """setuptools' find_packages (pyproject) only ships folders with an __init__.py: a folder of
+    modules without one imports from a checkout but is missing from an installed wheel."""
+    from setuptools import find_packages
+
+    folders = {".".join(p.parent.relative_to(SRC).parts) for p in (SRC / PACKAGE).rglob("*.py")}
+    assert folders - set(find_packages(str(SRC))) == set()
