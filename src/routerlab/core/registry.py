@@ -1,4 +1,4 @@
-"""A generic name -> class registry: each branch owns one for its routers and one for its metrics.
+"""A generic name -> entry registry: each branch owns one for its routers; metric_index holds the metrics.
 
     ROUTERS = Registry("binary router")
     @ROUTERS.register
