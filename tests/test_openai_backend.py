@@ -4,13 +4,16 @@ The server (http.server in a thread on 127.0.0.1) answers from a script of (stat
 and records every request it receives, so the tests count what really reached the wire.
 """
 
+import email.utils
 import json
+import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from routerlab.lm.openai_backend import EndpointError, OpenAIBackend, RequestCache
+from routerlab.lm.openai_backend import EndpointError, OpenAIBackend, RequestCache, retry_after_seconds
 from routerlab.lm.sampling import SamplingParams
 
 PARAMS = SamplingParams(max_new_tokens=4)
@@ -25,10 +28,14 @@ def completion(content="five", model="m"):
 
 
 class ScriptedServer:
-    """Replies with script entries in order (the last one repeats); records each request."""
+    """Replies with script entries in order (the last one repeats); records each request.
+
+    An entry is (status, body) or (status, body, headers); a dict body is sent as JSON, a
+    str as it is (still labelled application/json, as a misbehaving proxy would).
+    """
 
     def __init__(self):
-        self.script: list[tuple[int, dict]] = [(200, completion())]
+        self.script: list[tuple] = [(200, completion())]
         self.requests: list[dict] = []
         self.lock = threading.Lock()
         outer = self
@@ -40,11 +47,13 @@ class ScriptedServer:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with outer.lock:
                     outer.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
-                                           "json": json.loads(body)})
+                                           "json": json.loads(body), "t": time.monotonic()})
                     n = len(outer.requests)
-                    status, reply = outer.script[min(n, len(outer.script)) - 1]
-                data = json.dumps(reply).encode()
+                    status, reply, *extra = outer.script[min(n, len(outer.script)) - 1]
+                data = reply.encode() if isinstance(reply, str) else json.dumps(reply).encode()
                 self.send_response(status)
+                for k, v in (extra[0] if extra else {}).items():
+                    self.send_header(k, v)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -227,3 +236,114 @@ def test_non_utf8_cache_entry_is_a_miss(server, tmp_path):
     assert b.cache.get(key) is None
     assert b.generate([CONV], PARAMS)[0]["response"] == "five"
     assert json.loads(path.read_text())["response"] == "five"
+
+
+# --- Retry-After (issue 17: a 429 with Retry-After: 3 was retried after 0.58 s) ---
+
+def gap(server, i=1):
+    return server.requests[i]["t"] - server.requests[i - 1]["t"]
+
+
+def test_retry_after_seconds_is_waited(server, tmp_path):
+    server.script = [(*error(429), {"Retry-After": "1"}), (200, completion())]
+    b = backend(server, tmp_path)  # backoff alone would wait ~1 ms
+    assert b.generate([CONV], PARAMS)[0]["response"] == "five"
+    assert len(server.requests) == 2 and 0.95 <= gap(server) < 5.0, gap(server)
+
+
+def test_retry_after_http_date_is_waited(server, tmp_path):
+    when = email.utils.formatdate(time.time() + 2.0, usegmt=True)  # whole seconds: >= 1 s from now
+    server.script = [(*error(503), {"Retry-After": when}), (200, completion())]
+    assert backend(server, tmp_path).generate([CONV], PARAMS)[0]["response"] == "five"
+    assert 0.95 <= gap(server) < 5.0, (when, gap(server))
+
+
+def test_retry_after_is_capped(server, tmp_path):
+    server.script = [(*error(429), {"Retry-After": "3600"}), (200, completion())]
+    assert backend(server, tmp_path, retry_after_max=0.3).generate([CONV], PARAMS)[0]["response"] == "five"
+    assert 0.28 <= gap(server) < 3.0, gap(server)
+
+
+def test_retry_after_past_the_retry_budget_gives_up_at_once(server, tmp_path):
+    server.script = [(*error(429, "slow down"), {"Retry-After": "30"})]
+    t = time.monotonic()
+    with pytest.raises(EndpointError, match=rf"^{server.url}: HTTP 429 .*slow down.*retry_budget_s=5"):
+        backend(server, tmp_path, retry_budget_s=5.0).generate([CONV], PARAMS)
+    assert time.monotonic() - t < 3.0 and len(server.requests) == 1
+
+
+@pytest.mark.parametrize("headers,want", [
+    ({"retry-after": "3"}, 3.0), ({"retry-after": " 2.5 "}, 2.5), ({"retry-after": "-4"}, 0.0),
+    ({"retry-after": "Wed, 21 Oct 2015 07:28:10 GMT"}, 10.0), ({"retry-after": "Wed, 21 Oct 2015 07:27:00 GMT"}, 0.0),
+    ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5), ({"retry-after": "soon"}, None), ({"retry-after": "nan"}, None),
+    ({}, None),
+])
+def test_retry_after_header_forms(headers, want):
+    now = 1445412480.0  # 2015-10-21 07:28:00 GMT
+    assert retry_after_seconds(headers, now=now) == want
+
+
+# --- malformed HTTP-200 replies are endpoint errors, retried (issue 17) ---
+
+MALFORMED = {
+    "html": "<html><body>502 Bad Gateway</body></html>",
+    "truncated": json.dumps(completion())[:40],
+    "no_choices": {"id": "x", "object": "chat.completion"},
+    "empty_choices": {**completion(), "choices": []},
+    "no_message": {**completion(), "choices": [{"index": 0, "finish_reason": "stop"}]},
+    "content_not_text": {**completion(), "choices": [{"index": 0, "message": {"content": 42}}]},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MALFORMED))
+def test_malformed_200_is_retried(server, tmp_path, kind):
+    server.script = [(200, MALFORMED[kind]), (200, completion("five"))]
+    b = backend(server, tmp_path, max_retries=2)
+    assert [r["response"] for r in b.generate([CONV], PARAMS)] == ["five"]
+    assert len(server.requests) == 2 and b.stats["retries"] == 1
+
+
+@pytest.mark.parametrize("kind,why", [("html", "body is not JSON"), ("no_choices", "not a chat completion")])
+def test_persistent_malformed_200_is_an_endpoint_error_naming_the_url(server, tmp_path, kind, why):
+    server.script = [(200, MALFORMED[kind])]
+    b = backend(server, tmp_path, max_retries=2)
+    with pytest.raises(EndpointError, match=rf"^{server.url}: malformed reply \(HTTP 200 from POST "
+                                            rf"{server.url}/chat/completions\) for model 'm': {why}.*gave up after 3"):
+        b.generate([CONV], PARAMS)
+    assert len(server.requests) == 3
+    assert not list((tmp_path / "cache").rglob("*.json"))
+
+
+# --- defaults: a dead endpoint fails in about a minute, not ~15 minutes (issue 17) ---
+
+def test_defaults_bound_a_dead_endpoint_to_about_a_minute():
+    b = OpenAIBackend(model="m", cache_dir="unused")
+    assert (b.timeout, b.connect_timeout, b.max_retries, b.retry_budget_s) == (120.0, 5.0, 4, 60.0)
+    # worst case, jitter at its maximum (x1.5): refused at once; a black hole costs connect_timeout each time
+    waits = [min(b.backoff_max, b.backoff_base * 2 ** k) * 1.5 for k in range(b.max_retries)]
+    refused = sum(waits)
+    black_hole = (b.max_retries + 1) * b.connect_timeout + sum(waits)
+    assert refused <= 30 and black_hole <= 60, (refused, black_hole)
+    # a server that accepts and never answers: no new attempt after the budget, so one attempt
+    # (a slow generation still gets its full `timeout`; 7 x 120 s before)
+    assert b.timeout >= b.retry_budget_s and b.timeout <= 120
+
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts connections (the kernel's backlog) and never answers."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    yield srv.getsockname()[1]
+    srv.close()
+
+
+def test_a_silent_endpoint_fails_within_the_retry_budget(silent_port, tmp_path):
+    b = OpenAIBackend(base_url=f"http://127.0.0.1:{silent_port}/v1", model="m", cache_dir=str(tmp_path / "c"),
+                      timeout=0.3, retry_budget_s=1.0, max_retries=50, backoff_base=0.01, backoff_max=0.05)
+    t = time.monotonic()
+    with pytest.raises(EndpointError, match=r"APITimeoutError.*retry_budget_s=1"):
+        b.generate([CONV], PARAMS)
+    assert time.monotonic() - t < 3.0
+    assert 2 <= b.stats["retries"] <= 4  # ~0.3 s per attempt within a 1 s budget, not 50 retries

@@ -7,7 +7,8 @@ the sandboxed program lowers its own soft limit (an unprivileged process may alw
 it), and a separate test pins the limits the sandbox itself sets.
 
 The sandbox guard disables ``os.kill``, so programs that kill themselves use
-``signal.raise_signal``, which it leaves alone.
+``signal.raise_signal``, which it leaves alone. The program is never pid 1 of its pid
+namespace (the sandbox's supervisor is), so the kernel delivers these signals as usual.
 """
 
 from __future__ import annotations
@@ -39,10 +40,12 @@ def test_the_sandbox_sets_every_rlimit_it_promises():
         "    assert R.getrlimit(R.RLIMIT_NOFILE) == (40, 40), R.getrlimit(R.RLIMIT_NOFILE)\n"
         f"    assert R.getrlimit(R.RLIMIT_AS) == ({900 * MiB}, {900 * MiB}), R.getrlimit(R.RLIMIT_AS)\n"
         "    assert R.getrlimit(R.RLIMIT_CORE) == (0, 0), R.getrlimit(R.RLIMIT_CORE)\n"
+        "    assert R.getrlimit(R.RLIMIT_NPROC) == (24, 24), R.getrlimit(R.RLIMIT_NPROC)\n"
         + PASS
     )
-    res = run(body, timeout=2.5, fsize_mb=3, nofile=40, memory_mb=900)
-    assert (res.score, res.status) == (1.0, "ok"), res
+    for level in (False, "auto"):  # process isolation, and namespaces where they work
+        res = run(body, timeout=2.5, fsize_mb=3, nofile=40, memory_mb=900, nproc=24, network_namespace=level)
+        assert (res.score, res.status) == (1.0, "ok"), res
 
 
 def test_cpu_time_limit_is_a_timeout_not_an_error():

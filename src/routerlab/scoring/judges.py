@@ -43,15 +43,50 @@ def build_xverify_messages(question: str, response: str, reference: Any) -> list
 
 def _verdict_core(s: str) -> str:
     s = s.strip().replace("**", "").replace("__", "").replace("`", "")
-    s = re.sub(r"^(?:final\s+)?(?:judg(?:e)?ment|verdict|answer|result)\s*[:：]\s*", "", s, flags=re.I)
+    s = re.sub(r"^(?:final\s+)?(?:judg(?:e)?ment|verdict|answer|result)\s*[:：]\s*", "", s, flags=re.IGNORECASE)
     return s.strip().strip("[]()\"'“”.。!").strip().lower()
+
+
+# Verdict words anywhere in the reply. A mention counts against a verdict of the other
+# polarity: "correct" is positive; "incorrect", "wrong", a negated ("not correct", "isn't
+# entirely correct") or hedged ("partially correct") "correct" are negative; a negated
+# negative ("not incorrect", "not wrong") is ambiguous and conflicts with both. Attributive
+# uses ("the correct answer", "Correct answer: 42") are no verdict and are skipped.
+_MENTION_RE = re.compile(
+    r"(?P<pre>\b(?:\w+(?:'\w+)?\s+){0,3})(?P<word>incorrect|correct|wrong)\b(?P<post>\s+\w+)?", re.IGNORECASE)
+_NEGATION_RE = re.compile(r"\b(?:not|never|no|hardly|isn't|aren't|wasn't|weren't|doesn't|don't|cannot|can't)\b\s+"
+                          r"(?:\w+\s+){0,2}$", re.IGNORECASE)
+_HEDGE_RE = re.compile(r"\b(?:partially|partly|mostly|almost|nearly|somewhat|half|largely)\s+$", re.IGNORECASE)
+_ATTRIBUTIVE_PRE_RE = re.compile(r"\b(?:the|a|an)\s+$", re.IGNORECASE)
+_ATTRIBUTIVE_NOUNS = {"answer", "answers", "option", "options", "choice", "solution", "value", "result", "reference",
+                      "response", "one", "format", "label"}
+
+
+def _mentions(body: str) -> set[str]:
+    """Polarities ("correct", "incorrect", "ambiguous") of the verdict words in ``body``."""
+    out = set()
+    for m in _MENTION_RE.finditer(body):
+        pre, word = m.group("pre"), m.group("word").lower()
+        post = (m.group("post") or "").strip().lower()
+        if _ATTRIBUTIVE_PRE_RE.search(pre) or post in _ATTRIBUTIVE_NOUNS:
+            continue
+        negative = word != "correct"
+        if _NEGATION_RE.search(pre):
+            out.add("ambiguous" if negative else "incorrect")
+        elif not negative and _HEDGE_RE.search(pre):
+            out.add("incorrect")
+        else:
+            out.add("incorrect" if negative else "correct")
+    return out
 
 
 def parse_xverify(text: Any) -> ScoreResult:
     """xVerify verdict: "Correct" -> 1.0, "Incorrect" -> 0.0, anything else -> NaN.
 
     Strict on purpose: the whole reply (markdown, brackets, a "Judgement:" label and a
-    reasoning block stripped) or its first/last line must be exactly one verdict;
+    reasoning block stripped) or its first/last line must be exactly one verdict, and no
+    other verdict word in the reply may say otherwise ("Correct\nWait, the answer is wrong",
+    "correct. ... so it is incorrect", "Correct\nIt is not correct" are unparsed);
     "not correct", "partially correct" or mixed verdicts are never scored as correct.
     """
     if is_missing(text):
@@ -64,7 +99,11 @@ def parse_xverify(text: Any) -> ScoreResult:
     verdicts = {c for c in cands if c in ("correct", "incorrect")}
     if len(verdicts) == 1:
         v = verdicts.pop()
-        return ScoreResult(1.0 if v == "correct" else 0.0, v.capitalize(), "ok", "xverify")
+        contrary = _mentions(body.replace("**", "").replace("__", "").replace("`", "")) - {v}
+        if not contrary:
+            return ScoreResult(1.0 if v == "correct" else 0.0, v.capitalize(), "ok", "xverify")
+        return ScoreResult(NAN, None, "unparsed",
+                           f"conflicting verdicts ({v} and {'/'.join(sorted(contrary))}): {body[:200]!r}")
     why = "conflicting verdicts" if verdicts else "no verdict"
     return ScoreResult(NAN, None, "unparsed", f"{why}: {body[:200]!r}")
 
@@ -97,7 +136,7 @@ def build_pairwise_messages(question: str, answer_a: str, answer_b: str) -> list
     return [{"role": "system", "content": PAIRWISE_SYSTEM}, {"role": "user", "content": user}]
 
 
-_PAIR_RE = re.compile(r"\[\[\s*(A|B|C|tie)\s*\]\]", re.I)
+_PAIR_RE = re.compile(r"\[\[\s*(A|B|C|tie)\s*\]\]", re.IGNORECASE)
 
 
 def parse_pairwise(text: Any, weak_position: str = "A") -> ScoreResult:
@@ -126,16 +165,19 @@ def build_graded_messages(question: str, answer: str) -> list[dict[str, str]]:
 
 
 def parse_graded(text: Any) -> ScoreResult:
-    """``Rating: [[7]]`` -> score 0.7, parsed "7"; a rating outside 1-10 or none -> NaN."""
+    """``Rating: [[7]]`` -> score 0.7, parsed "7"; a rating outside 1-10, none, or several
+    different ones ("[[3]] out of [[10]]") -> NaN (unparsed)."""
     if is_missing(text):
         return ScoreResult(NAN, None, "unparsed", "no judge reply")
     body = strip_think(str(text))
-    hits = re.findall(r"\[\[\s*(\d+(?:\.\d+)?)\s*(?:/\s*10\s*)?\]\]", body)
-    if not hits:
-        hits = re.findall(r"\brating\s*[:：]\s*\[?\s*(\d+(?:\.\d+)?)\s*(?:/\s*10)?\s*\]?", body, re.I)
+    hits = re.findall(r"\[\[\s*(-?\d+(?:\.\d+)?)\s*(?:/\s*10\s*)?\]\]", body)
+    hits += re.findall(r"\brating\s*[:：]\s*\[?\s*(-?\d+(?:\.\d+)?)\s*(?:/\s*10)?\s*\]?(?!\])", body, re.IGNORECASE)
     if not hits:
         return ScoreResult(NAN, None, "unparsed", f"no rating found: {body[:200]!r}")
-    r = float(hits[-1])
+    values = {float(h) for h in hits}
+    if len(values) > 1:  # "[[3]] out of [[10]]", "Rating: 8 ... [[6]]": no single rating
+        return ScoreResult(NAN, None, "unparsed", f"several ratings {sorted(values)}: {body[:200]!r}")
+    r = values.pop()
     if not 1.0 <= r <= 10.0:
         return ScoreResult(NAN, hits[-1], "unparsed", f"rating {hits[-1]} outside 1-10")
     parsed = str(int(r)) if r == int(r) else hits[-1]
