@@ -349,7 +349,7 @@ def test_judge_scored_labels_and_unparsed():
 def test_input_errors():
     with pytest.raises(ValueError, match="empty"):
         BM.exact_curve([], [], [])
-    with pytest.raises(ValueError, match=r"r \(router scores\) has 1 NaN value\(s\), first at rows \[1\]"):
+    with pytest.raises(ValueError, match=r"r \(router scores\) has 1 NaN/inf value\(s\) \(1 NaN, 0 \+-inf\), first at rows \[1\]"):
         BM.performance_curve([1, 0], [1, 1], [0.5, np.nan])
     with pytest.raises(ValueError, match=r"w \(weak scores\) has 1 NaN/inf"):
         BM.binary_report([np.nan, 1], [1, 1], [0.5, 0.2])
@@ -357,8 +357,39 @@ def test_input_errors():
         BM.performance_curve([1], [1], [1], mode="fast")
     with pytest.raises(ValueError, match="grid"):
         BM.performance_curve([1], [1], [1], grid=1)
-    with pytest.raises(ValueError, match=r"R has NaN scores in router row\(s\) \[1\]"):
+    with pytest.raises(ValueError, match=r"R \(router scores, one row per router\) has 1 NaN/inf value\(s\) .*rows \[1\]"):
         BM.performance_curves_batch([1, 0], [1, 1], [[0.1, 0.2], [np.nan, 0.3]])
+
+
+def test_infinite_router_scores_rejected_by_every_metric():
+    # +-inf scores used to pass: apgr_deciles then cut at NaN quantile edges and returned a number
+    w, s, r = [1, 0, 1, 0, 1], [1, 1, 1, 1, 0], [0.1, np.inf, 0.3, -np.inf, 0.5]
+    msg = r"r \(router scores\) has 2 NaN/inf value\(s\) \(0 NaN, 2 \+-inf\), first at rows \[1, 3\]"
+    for metric, call in [
+        ("apgr_deciles", lambda: BM.apgr_deciles(w, s, r)),
+        ("binary_report", lambda: BM.binary_report(w, s, r)),
+        ("exact_curve", lambda: BM.exact_curve(w, s, r)),
+        ("performance_curve", lambda: BM.performance_curve(w, s, r)),
+        ("auroc", lambda: BM.auroc(w, r)),
+        ("youden", lambda: BM.youden(w, r)),
+        ("operating_points", lambda: OP.OperatingPointPolicy().fit(w, s, r)),
+    ]:
+        with pytest.raises(ValueError, match=metric + ": " + msg):
+            call()
+    with pytest.raises(ValueError, match=r"performance_curves_batch: R .* \(0 NaN, 1 \+-inf\), first at rows \[1\]"):
+        BM.performance_curves_batch(w, s, [[0.1] * 5, [0.2, 0.3, np.inf, 0.1, 0.0]])
+    pol = OP.OperatingPointPolicy(recall_targets=(0.5,), budgets=()).fit(w, s, [0.1, 0.2, 0.3, 0.4, 0.5])
+    with pytest.raises(ValueError, match="operating_points: r"):
+        pol.predict([np.inf] * 5)
+
+
+def test_mpm_nan_when_strong_not_better_in_the_report():
+    # S = W (D = 0) and S < W: MPM, HCR undefined; LPM still defined
+    w, r = [1, 0, 1, 0], [0.4, 0.3, 0.2, 0.1]
+    for s in ([1, 0, 1, 0], [0, 0, 1, 0]):
+        rep = BM.binary_report(w, s, r)
+        assert math.isnan(rep["mpm"]) and "delta" in rep["mpm_reason"] and math.isnan(rep["hcr"])
+        assert not math.isnan(rep["lpm"])
 
 
 def test_length_mismatch_message_names_arrays():
@@ -493,6 +524,90 @@ def test_routereval_split():
     assert (len(tr), len(va), len(te)) == (8 + 16, 1 + 2, 1 + 2)
     assert sorted(np.r_[tr, va, te].tolist()) == list(range(30))
     assert set(te[:1]) <= set(range(10)) and set(te[1:]) <= set(range(10, 30))
+
+
+def test_routereval_split_one_stream_across_sub_benchmarks():
+    # RouterEval's get_router_dataset.py: np.random.seed(42) once, then per sub-benchmark in order
+    # np.random.shuffle(positions) -> the second sub-benchmark's shuffle continues the same stream.
+    # Written out for groups x = positions 0..9, y = 10..29 (values of RandomState(42)'s stream):
+    # x shuffled -> [8 1 5 0 7 2 9 4 | 3 | 6]; y shuffled (stream continued) -> test = [20, 28]
+    g = ["x"] * 10 + ["y"] * 20
+    tr, va, te = KM.routereval_split(30, groups=g)
+    assert te.tolist() == [6, 20, 28] and va.tolist() == [3, 13, 29]
+    assert tr[:8].tolist() == [8, 1, 5, 0, 7, 2, 9, 4]
+    # the same as RouterEval's loop with the global stream
+    np.random.seed(42)
+    ref = ([], [], [])
+    for lo, hi in ((0, 10), (10, 30)):
+        idx = np.arange(lo, hi)
+        np.random.shuffle(idx)
+        a, b = int(0.8 * idx.size), int(0.9 * idx.size)
+        ref[0].extend(idx[:a]), ref[1].extend(idx[a:b]), ref[2].extend(idx[b:])
+    assert [x.tolist() for x in (tr, va, te)] == [[int(v) for v in r] for r in ref]
+    # a re-seeded y (the old behaviour) would put other queries in test
+    idx = np.arange(20)
+    np.random.RandomState(42).shuffle(idx)
+    assert te[1:].tolist() != (10 + idx[18:]).tolist()
+    # benchmarks: the stream restarts at each benchmark (RouterEval runs its script once per benchmark)
+    b = ["bbh"] * 30 + ["gsm8k"] * 10
+    te2 = KM.routereval_split(40, groups=g + ["z"] * 10, benchmarks=b)[2]
+    assert te2.tolist() == [6, 20, 28, 30 + 6]  # gsm8k alone: RandomState(42) on 10 items -> test [6]
+
+
+def test_assign_split_streams_by_routereval_benchmark():
+    import pandas as pd
+
+    from routerlab.kmodel.pools import assign_split
+
+    ds = ["bbh_navigate"] * 10 + ["bbh_snarks"] * 20 + ["mine"] * 10
+    q = pd.DataFrame({"query_id": [f"q{i}" for i in range(40)], "dataset": ds, "split": None})
+    split = assign_split(q)["split"].to_numpy()
+    assert np.flatnonzero(split == "test").tolist() == [6, 20, 28, 36]  # 'mine' is its own stream: 30 + 6
+    assert (split == "train").sum() == 8 + 16 + 8
+
+
+def test_reference_accuracies_routereval_constants():
+    ref, src = KM.reference_accuracies(["harness_hendrycksTest_anatomy_5", "harness_gsm8k_5", "musr_team_allocation",
+                                        "mmlu_pro", "mine"])
+    assert ref[:4].tolist() == [0.864, 0.92, 0.699, 0.637] and math.isnan(ref[4])
+    assert src["harness_gsm8k_5"] == "RouterEval:gsm8k" and src["mine"] == "none"
+    # overrides: by dataset name, then by benchmark, or one number for all
+    ref, src = KM.reference_accuracies(["bbh_navigate", "mine", "gsm8k"], {"bbh": 0.5, "mine": 0.25})
+    assert ref.tolist() == [0.5, 0.25, 0.92] and src["bbh_navigate"] == "user"
+    assert KM.reference_accuracies(["gsm8k", "x"], 0.8)[0].tolist() == [0.8, 0.8]
+    with pytest.raises(ValueError, match="'mine'.*> 0"):
+        KM.reference_accuracies(["mine"], {"mine": 0})
+
+
+def test_kmodel_report_vr_from_builtin_references():
+    # sel [1, 1, 2, 2] -> picked Y = 0, 1, 1, 1; mu = .75
+    rep = KM.kmodel_report(Y4, Q4, costs=[2, 1, 1], datasets=["gsm8k"] * 4)
+    assert rep["Vr"] == 0.75 / 0.92 and rep["Vr_reason"] is None
+    assert rep["params"]["reference"]["gsm8k"] == {"reference": 0.92, "source": "RouterEval:gsm8k"}
+    mixed = ["gsm8k", "gsm8k", "bbh_navigate", "mine"]
+    rep = KM.kmodel_report(Y4, Q4, costs=[2, 1, 1], datasets=mixed)
+    assert math.isnan(rep["Vr"]) and "mine" in rep["Vr_reason"]
+    rep = KM.kmodel_report(Y4, Q4, costs=[2, 1, 1], datasets=mixed, reference={"mine": 0.5})
+    # (1/N) sum_i Y[i, sel_i] / ref_i = ((0 + 1)/.92 + 1/.8303 + 1/.5) / 4
+    assert rep["Vr"] == approx((1 / 0.92 + 1 / 0.8303 + 1 / 0.5) / 4)
+    assert KM.kmodel_report(Y4, Q4, costs=[2, 1, 1], datasets=mixed, reference=0.6)["Vr"] == 1.25
+    assert KM.kmodel_report(Y4, Q4, costs=[2, 1, 1], reference=0.6)["Vr"] == 1.25  # no datasets: the number
+
+
+def test_oracle_router_equals_oracle_exactly():
+    # scores 1.5e-11 apart tie in float32; the tie then goes to the cheaper model, below the oracle
+    from routerlab.core.router import RoutingData
+    from routerlab.kmodel.routers import make_router
+
+    Y = np.array([[0.3, 0.3 + 3e-11, 0.1], [0.7, 0.2, 0.1]])
+    data = RoutingData(ids=["a", "b"])
+    router = make_router("oracle").fit(data, Y, costs=[1.0, 2.0, 3.0])
+    q = router.predict_proba(data, Y)
+    assert q.argmax(axis=1).tolist() == [1, 0]
+    rep = KM.kmodel_report(Y, q, costs=[1.0, 2.0, 3.0])
+    assert rep["mu"] == rep["oracle"]
+    r_o = make_router("r_o", p=1.0).fit(data, Y, costs=[1.0, 2.0, 3.0])
+    assert KM.kmodel_report(Y, r_o.predict_proba(data, Y))["mu"] == rep["oracle"]
 
 
 # ---------------------------------------------------------------------------

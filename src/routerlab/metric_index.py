@@ -9,6 +9,7 @@ from routerlab.core.arrays import Metric
 from routerlab.core.registry import Registry
 from routerlab.kmodel.cost import aiq, optimality, router_cost_accuracy
 from routerlab.kmodel.metrics import kmodel_report
+from routerlab.kmodel.peer_metrics import aiq_routerbench, llmrouterbench_cost, llmrouterbench_performance
 from routerlab.token.metrics import token_threshold_apply
 
 METRICS = Registry("metric", [
@@ -36,6 +37,22 @@ METRICS = Registry("metric", [
     Metric("opt_acc", optimality, "opt_acc", True, "cost", "router accuracy / oracle accuracy"),
     Metric("opt_cost", optimality, "opt_cost", True, "cost", "optimal cost / router cost on solved queries"),
     Metric("aiq", aiq, "aiq", True, "cost", "mean frontier accuracy over a cost range"),
+    Metric("aiq_routerbench", aiq_routerbench, "aiq", True, "cost",
+           "RouterBench's AIQ: trapz(non-decreasing hull, flat to the largest cost) / that cost (per router)"),
+    Metric("avg_acc", llmrouterbench_performance, "avg_acc", True, "kmodel",
+           "LLMRouterBench AvgAcc: macro mean accuracy over datasets"),
+    Metric("gain_random", llmrouterbench_performance, "gain_random", True, "kmodel",
+           "LLMRouterBench Gain@R: AvgAcc / random router's - 1"),
+    Metric("gain_best", llmrouterbench_performance, "gain_best", True, "kmodel",
+           "LLMRouterBench Gain@B: AvgAcc / best single model's - 1"),
+    Metric("gap_oracle", llmrouterbench_performance, "gap_oracle", False, "kmodel",
+           "LLMRouterBench Gap@O: 1 - AvgAcc / oracle's"),
+    Metric("perf_gain", llmrouterbench_cost, "perf_gain", True, "cost",
+           "LLMRouterBench PerfGain: best configuration's accuracy / best single's - 1"),
+    Metric("cost_save", llmrouterbench_cost, "cost_save", True, "cost",
+           "LLMRouterBench CostSave: largest relative saving at >= best single's accuracy"),
+    Metric("pareto_dist", llmrouterbench_cost, "pareto_dist", False, "cost",
+           "mean distance to the accuracy-log cost Pareto frontier (routerlab's definition)"),
     Metric("token_recall", token_threshold_apply, "recall", True, "token", "recall at the chosen threshold"),
     Metric("token_positive_rate", token_threshold_apply, "positive_rate", False, "token",
            "LLM usage at the chosen threshold"),

@@ -27,12 +27,23 @@ Bad input raises ``ValueError`` naming the array (and lengths on a mismatch).
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from routerlab.core.arrays import TOL, MetricValue, as_binary, as_list, as_vector, check_mode, same_length, trapezoid
+from routerlab.core.arrays import (
+    TOL,
+    MetricValue,
+    as_binary,
+    as_list,
+    as_vector,
+    check_mode,
+    non_finite_message,
+    same_length,
+    trapezoid,
+)
 
 # auroc and youden are part of this module's API; they live in core.ranking because token routing reports AUROC too.
 from routerlab.core.ranking import auroc, one_class_reason, roc_statistics, youden  # noqa: F401
@@ -47,8 +58,10 @@ GRID_RULE = {
     "compat": "c_i = np.linspace(0, 1, grid), k_i = int(c_i * n) on floats (RouterXBench)",
 }
 
-def as_routing_scores(w: Any, s: Any, r: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    w, s, r = as_vector("w (weak scores)", w), as_vector("s (strong scores)", s), as_vector("r (router scores)", r, allow_inf=True)
+def as_routing_scores(w: Any, s: Any, r: Any, metric: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validated weak, strong and router scores (finite, equal lengths); errors name ``metric``."""
+    w, s = as_vector("w (weak scores)", w, metric=metric), as_vector("s (strong scores)", s, metric=metric)
+    r = as_vector("r (router scores)", r, metric=metric)
     same_length(**{"w (weak scores)": w, "s (strong scores)": s, "r (router scores)": r})
     return w, s, r
 
@@ -127,7 +140,7 @@ def exact_curve(w: Any, s: Any, r: Any, mode: str = "clean") -> np.ndarray:
     P(0) = W, P(n) = S. Clean mode averages tied groups (fractional block escalation).
     """
     check_mode(mode)
-    w, s, r = as_routing_scores(w, s, r)
+    w, s, r = as_routing_scores(w, s, r, "exact_curve")
     n = w.size
     return _curve_rows(w, s, r[None, :], np.arange(n + 1), mode)[0]
 
@@ -148,7 +161,8 @@ def performance_curves_batch(w: Any, s: Any, R: Any, grid: int = 101, mode: str 
     ``as_arrays``. RR = (A - W)/Delta, NaN when Delta <= 0.
     """
     check_mode(mode)
-    w, s = as_vector("w (weak scores)", w), as_vector("s (strong scores)", s)
+    w = as_vector("w (weak scores)", w, metric="performance_curves_batch")
+    s = as_vector("s (strong scores)", s, metric="performance_curves_batch")
     R = np.asarray(R)
     single = R.ndim == 1
     R2 = np.atleast_2d(R).astype(np.float64, copy=False)
@@ -157,9 +171,8 @@ def performance_curves_batch(w: Any, s: Any, R: Any, grid: int = 101, mode: str 
     if R2.shape[1] == 0 or R2.shape[0] == 0:
         raise ValueError(f"R is empty (shape {R.shape})")
     same_length(**{"w (weak scores)": w, "s (strong scores)": s, "R (per router)": R2[0]})
-    nan_rows = np.flatnonzero(np.isnan(R2).any(axis=1))
-    if nan_rows.size:
-        raise ValueError(f"R has NaN scores in router row(s) {nan_rows[:5].tolist()}")
+    if not np.isfinite(R2).all():
+        raise ValueError(f"performance_curves_batch: R (router scores, one row per router) {non_finite_message(R2)}")
     n = w.size
     c, ks = _grid(n, grid, mode)
     perf = _curve_rows(w, s, R2, ks, mode)
@@ -183,7 +196,7 @@ def performance_curve(w: Any, s: Any, r: Any, grid: int = 101, mode: str = "clea
     RR_i = (A_i - W)/Delta (NaN when Delta <= 0), W, S, Delta, n and params.
     """
     check_mode(mode)
-    w, s, r = as_routing_scores(w, s, r)
+    w, s, r = as_routing_scores(w, s, r, "performance_curve")
     return performance_curves_batch(w, s, r, grid=grid, mode=mode)
 
 
@@ -201,8 +214,8 @@ def band_metrics(call_rate: Any, performance: Any, weak_mean: float, strong_mean
     LPM band by ``searchsorted`` as RouterXBench).
     """
     check_mode(mode)
-    c = as_vector("call_rate", call_rate)
-    A = as_vector("performance", performance)
+    c = as_vector("call_rate", call_rate, metric="band_metrics")
+    A = as_vector("performance", performance, metric="band_metrics")
     same_length(call_rate=c, performance=A)
     l0, l1 = map(float, lpm_band)
     p0, p1 = map(float, recovery_band)
@@ -276,7 +289,7 @@ def _pgr_reason(delta: float) -> str:
 
 def apgr(P: Any, weak_mean: float, strong_mean: float) -> MetricValue:
     """APGR = integral_0^1 PGR(c) dc by the trapezoid rule over the exact curve P(k), c = k/n."""
-    P = as_vector("P (exact curve)", P)
+    P = as_vector("P (exact curve)", P, metric="apgr")
     D = float(strong_mean) - float(weak_mean)
     if D <= 0:
         return MetricValue(math.nan, _pgr_reason(D))
@@ -289,7 +302,7 @@ def apgr(P: Any, weak_mean: float, strong_mean: float) -> MetricValue:
 
 def cpt(P: Any, weak_mean: float, strong_mean: float, x: float) -> MetricValue:
     """CPT(x) = smallest call rate k/n on the exact curve with PGR(k) >= x (first crossing)."""
-    P = as_vector("P (exact curve)", P)
+    P = as_vector("P (exact curve)", P, metric="cpt")
     D = float(strong_mean) - float(weak_mean)
     if D <= 0:
         return MetricValue(math.nan, _pgr_reason(D))
@@ -307,7 +320,7 @@ def apgr_deciles(w: Any, s: Any, r: Any, n_bins: int = 10) -> MetricValue:
     ``qcut``); point i escalates u >= t_i (the last: u > t_10, i.e. none); points are ordered
     by call rate and APGR = trapz(PGR, call rate). Duplicate edges are kept (zero width).
     """
-    w, s, r = as_routing_scores(w, s, r)
+    w, s, r = as_routing_scores(w, s, r, "apgr_deciles")
     W, _, D = means(w, s)
     if D <= 0:
         return MetricValue(math.nan, _pgr_reason(D))
@@ -329,7 +342,7 @@ def apgr_deciles(w: Any, s: Any, r: Any, n_bins: int = 10) -> MetricValue:
 
 def binary_labels(w: Any, s: Any, *, judge_scored: bool = False) -> tuple[np.ndarray, str]:
     """AUROC labels: y = w (0/1 correctness) or y = 1[w >= s] for judge-scored sets; returns (y, rule)."""
-    w, s = as_vector("w (weak scores)", w), as_vector("s (strong scores)", s)
+    w, s = as_vector("w (weak scores)", w, metric="binary_labels"), as_vector("s (strong scores)", s, metric="binary_labels")
     same_length(w=w, s=s)
     if judge_scored:
         return (w >= s).astype(np.float64), "y = 1[w >= s] (judge-scored)"
@@ -349,8 +362,8 @@ def binary_report(w: Any, s: Any, r: Any, *, labels: Any = None, judge_scored: b
     excluded before anything is computed, and counted.
     """
     check_mode(mode)
-    w = as_vector("w (weak scores)", w) if unparsed is None else np.asarray(w, dtype=np.float64)
-    s = as_vector("s (strong scores)", s) if unparsed is None else np.asarray(s, dtype=np.float64)
+    w = as_vector("w (weak scores)", w, metric="binary_report") if unparsed is None else np.asarray(w, dtype=np.float64)
+    s = as_vector("s (strong scores)", s, metric="binary_report") if unparsed is None else np.asarray(s, dtype=np.float64)
     r = np.asarray(r, dtype=np.float64)
     n_excl = 0
     if unparsed is not None:
@@ -368,9 +381,9 @@ def binary_report(w: Any, s: Any, r: Any, *, labels: Any = None, judge_scored: b
         w, s, r = w[keep], s[keep], r[keep]
         if labels is not None:
             labels = np.asarray(labels)[keep]
-    w, s, r = as_routing_scores(w, s, r)
+    w, s, r = as_routing_scores(w, s, r, "binary_report")
     if labels is not None:
-        y = as_binary("labels", as_vector("labels", labels))
+        y = as_binary("labels", as_vector("labels", labels, metric="binary_report"))
         same_length(w=w, labels=y)
         label_rule = "explicit labels"
     else:

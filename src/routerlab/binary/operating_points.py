@@ -52,11 +52,11 @@ class OperatingPointPolicy:
                 "thresholds": [float(x) for x in self.thresholds], "judge_scored": bool(self.judge_scored)}
 
     def _data(self, w: Any, s: Any, r: Any, labels: Any) -> tuple[np.ndarray, ...]:
-        w, s, r = as_routing_scores(w, s, r)
+        w, s, r = as_routing_scores(w, s, r, "operating_points")
         if labels is None:
             y, _ = binary_labels(w, s, judge_scored=self.judge_scored)
         else:
-            y = as_binary("labels", as_vector("labels", labels))
+            y = as_binary("labels", as_vector("labels", labels, metric="operating_points"))
             same_length(w=w, labels=y)
         return w, s, r, y == 0
 
@@ -112,7 +112,7 @@ class OperatingPointPolicy:
     def predict(self, r: Any) -> np.ndarray:
         """Escalation masks [n_points, n]: True where r <= the point's threshold."""
         self._check_fitted()
-        r = as_vector("r (router scores)", r, allow_inf=True)
+        r = as_vector("r (router scores)", r, metric="operating_points")
         return r[None, :] <= np.array([p["threshold"] for p in self.points_])[:, None]
 
     def apply(self, w: Any, s: Any, r: Any, labels: Any = None) -> list[dict[str, Any]]:

@@ -23,23 +23,40 @@ def check_mode(mode: str) -> str:
     return mode
 
 
-def as_vector(name: str, x: Any, *, allow_inf: bool = False) -> np.ndarray:
-    """1-D float64 array, non-empty, no NaN (and finite unless ``allow_inf``)."""
+def as_vector(name: str, x: Any, *, metric: str | None = None) -> np.ndarray:
+    """1-D float64 array, non-empty, every value finite.
+
+    The one validation every metric's inputs go through. NaN and +-inf are rejected alike:
+    a router score of +-inf has no place on a quantile grid (``apgr_deciles`` would cut at
+    NaN edges) and no finite threshold, so the error names the metric (``metric``), the
+    array, how many values are bad and where, and the fix.
+    """
+    where = f"{metric}: " if metric else ""
     a = np.asarray(x)
     if a.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
+        raise ValueError(f"{where}{name} must be 1-D, got shape {a.shape}")
     if a.size == 0:
-        raise ValueError(f"{name} is empty")
+        raise ValueError(f"{where}{name} is empty")
     try:
         a = a.astype(np.float64, copy=False)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be numeric, got dtype {a.dtype}") from None
-    bad = np.isnan(a) if allow_inf else ~np.isfinite(a)
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        what = "NaN" if allow_inf else "NaN/inf"
-        raise ValueError(f"{name} has {rows.size} {what} value(s), first at rows {rows[:5].tolist()}")
+        raise ValueError(f"{where}{name} must be numeric, got dtype {a.dtype}") from None
+    if not np.isfinite(a).all():
+        raise ValueError(f"{where}{name} {non_finite_message(a)}")
     return a
+
+
+def non_finite_message(a: np.ndarray) -> str:
+    """'has k NaN/inf value(s) (i NaN, j +-inf), first at rows [...]; <the fix>' for an array with non-finite values.
+
+    Rows are the first axis (queries of a vector, routers of a [n_routers, n] matrix).
+    """
+    bad = ~np.isfinite(a)
+    rows = np.flatnonzero(bad.reshape(a.shape[0], -1).any(axis=1))
+    n_nan, n_inf = int(np.isnan(a).sum()), int(np.isinf(a).sum())
+    return (f"has {n_nan + n_inf} NaN/inf value(s) ({n_nan} NaN, {n_inf} +-inf), first at rows {rows[:5].tolist()}; "
+            "metrics need finite values: map +-inf to finite scores (e.g. clip to the finite range) or drop "
+            "those rows before computing metrics")
 
 
 def same_length(**arrays: np.ndarray) -> int:

@@ -39,8 +39,8 @@ def roc_statistics(y: np.ndarray, r: np.ndarray) -> dict[str, Any]:
             "youden_j": float(j[best]), "n_pos": P, "n_neg": N}
 
 
-def as_labels_scores(y: Any, r: Any) -> tuple[np.ndarray, np.ndarray]:
-    y, r = as_vector("y (labels)", y), as_vector("r (router scores)", r, allow_inf=True)
+def as_labels_scores(y: Any, r: Any, metric: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    y, r = as_vector("y (labels)", y, metric=metric), as_vector("r (router scores)", r, metric=metric)
     same_length(y=y, r=r)
     return as_binary("y (labels)", y), r
 
@@ -56,7 +56,7 @@ def auroc(y: Any, r: Any, *, mode: str = "clean") -> MetricValue:
     reason (compat: 0.5, reason still given).
     """
     check_mode(mode)
-    y, r = as_labels_scores(y, r)
+    y, r = as_labels_scores(y, r, "auroc")
     st = roc_statistics(y, r)
     if st["one_class"]:
         reason = one_class_reason(st["n_pos"], st["n_neg"])
@@ -72,7 +72,7 @@ def youden(y: Any, r: Any, *, mode: str = "clean") -> dict[str, Any]:
     NaN (compat: threshold 0.5, accuracy 0.5).
     """
     check_mode(mode)
-    y, r = as_labels_scores(y, r)
+    y, r = as_labels_scores(y, r, "youden")
     st = roc_statistics(y, r)
     if st["one_class"]:
         reason = one_class_reason(st["n_pos"], st["n_neg"])

@@ -1,5 +1,5 @@
-"""K-model routing metrics (RouterEval, docs/metrics.md section 2): mu, VB, V_R, entropy, oracle,
-and RouterEval's seeded split."""
+"""K-model routing metrics (RouterEval, docs/metrics.md section 2): mu, VB, V_R (with RouterEval's
+per-benchmark reference accuracies built in), entropy, oracle, and RouterEval's seeded split."""
 
 from __future__ import annotations
 
@@ -9,7 +9,82 @@ from typing import Any
 
 import numpy as np
 
-from routerlab.core.arrays import as_list, as_vector
+from routerlab.core.arrays import as_list, as_vector, non_finite_message
+
+#: RouterEval's reference accuracy per benchmark, the denominator of V_R = mu / acc_ref: the
+#: ``acc_ref_dict`` of RouterEval's ``get_router_dataset.py`` and ``test_router.py``
+#: (MilkThink-Lab/RouterEval @2edf54d; the paper's V_R, *RouterEval: A Comprehensive Benchmark for
+#: Routing LLMs to Explore Model-level Scaling Up in LLMs*). Keys are RouterEval's benchmark names.
+ROUTEREVAL_REFERENCE_ACCURACY: dict[str, float] = {
+    "arc": 0.852, "hellaswag": 0.953, "mmlu": 0.864, "harness_truthfulqa_mc_0": 0.669, "winogrande": 0.875,
+    "gsm8k": 0.92, "ifeval": 0.7689, "bbh": 0.8303, "gpqa": 0.397, "math": 0.4, "musr": 0.699, "mmlu_pro": 0.637,
+}
+#: RouterEval's sub-benchmark (``scenarios_*`` of its ``utils.py``) -> benchmark: whole names, then prefixes.
+ROUTEREVAL_SUBSCENARIOS: dict[str, str] = {
+    "harness_gsm8k_5": "gsm8k", "harness_winogrande_5": "winogrande", "harness_arc_challenge_25": "arc",
+    "harness_hellaswag_10": "hellaswag",
+}
+ROUTEREVAL_SUBSCENARIO_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("harness_hendrycksTest_", "mmlu"), ("bbh_", "bbh"), ("gpqa_", "gpqa"), ("math_", "math"), ("musr_", "musr"),
+)
+
+
+def routereval_benchmark(dataset: str) -> str | None:
+    """RouterEval's benchmark of a (sub-)benchmark name (``mmlu``, ``harness_hendrycksTest_anatomy_5``,
+    ``bbh_navigate`` ...), or None for a name RouterEval does not use."""
+    name = str(dataset)
+    if name in ROUTEREVAL_REFERENCE_ACCURACY:
+        return name
+    if name in ROUTEREVAL_SUBSCENARIOS:
+        return ROUTEREVAL_SUBSCENARIOS[name]
+    for prefix, bench in ROUTEREVAL_SUBSCENARIO_PREFIXES:
+        if name.startswith(prefix):
+            return bench
+    return None
+
+
+def reference_accuracies(datasets: Sequence[Any], reference: float | Mapping[str, float] | None = None,
+                         ) -> tuple[np.ndarray, dict[str, str]]:
+    """The reference accuracy of V_R for each query from its (sub-)benchmark name, and where each came from.
+
+    ``reference``: a number overrides every query's; a mapping overrides by dataset name first,
+    then by RouterEval benchmark name; the rest come from :data:`ROUTEREVAL_REFERENCE_ACCURACY`
+    through :func:`routereval_benchmark`. A dataset with none is NaN (its source: ``"none"``).
+    Returns (per-query references, dataset name -> ``"user"`` / ``"RouterEval:<benchmark>"`` / ``"none"``).
+    """
+    names = np.asarray([str(d) for d in datasets], dtype=object)
+    over = _check_references(reference)
+    ref_of: dict[str, float] = {}
+    source: dict[str, str] = {}
+    for name in dict.fromkeys(names.tolist()):
+        bench = routereval_benchmark(name)
+        if isinstance(over, float):
+            ref_of[name], source[name] = over, "user"
+        elif name in over:
+            ref_of[name], source[name] = over[name], "user"
+        elif bench is not None and bench in over:
+            ref_of[name], source[name] = over[bench], "user"
+        elif bench is not None:
+            ref_of[name], source[name] = ROUTEREVAL_REFERENCE_ACCURACY[bench], f"RouterEval:{bench}"
+        else:
+            ref_of[name], source[name] = math.nan, "none"
+    return np.array([ref_of[n] for n in names], dtype=np.float64), source
+
+
+def _check_references(reference: float | Mapping[str, float] | None) -> float | dict[str, float]:
+    if reference is None:
+        return {}
+    items = reference.items() if isinstance(reference, Mapping) else [("reference", reference)]
+    out = {}
+    for key, value in items:
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"reference accuracy {key!r} must be a number, got {value!r}") from None
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(f"reference accuracy {key!r} must be a finite number > 0, got {value!r}")
+        out[str(key)] = v
+    return out if isinstance(reference, Mapping) else out["reference"]
 
 
 def as_outcome_matrix(name: str, x: Any) -> np.ndarray:
@@ -20,8 +95,7 @@ def as_outcome_matrix(name: str, x: Any) -> np.ndarray:
         raise ValueError(f"{name} is empty (shape {a.shape})")
     a = a.astype(np.float64, copy=False)
     if not np.isfinite(a).all():
-        rows = np.flatnonzero(~np.isfinite(a).all(axis=1))
-        raise ValueError(f"{name} has NaN/inf in rows {rows[:5].tolist()}")
+        raise ValueError(f"{name} {non_finite_message(a)}")
     return a
 
 
@@ -71,16 +145,23 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return z / z.sum(axis=1, keepdims=True)
 
 
-def kmodel_report(Y: Any, q: Any, *, costs: Any = None, val_means: Any = None, reference: float | None = None,
+def kmodel_report(Y: Any, q: Any, *, costs: Any = None, val_means: Any = None,
+                  reference: float | Mapping[str, float] | None = None, datasets: Sequence[Any] | None = None,
                   q_is_scores: bool = False) -> dict[str, Any]:
     """RouterEval metrics of one router on the test split.
 
     ``Y`` [N, M] per-query scores; ``q`` [N, M] a distribution per query (``q_is_scores``:
     raw scores turned into one by a row softmax) or [N] chosen column indices (one-hot).
     mu = mean_i Y[i, sel_i]; vb = mu / max_j mean_i Y_ij (test); vb_val = mu / test mean of
-    the best model on validation (``val_means``); Vr = mu / ``reference``; ep = mean_i H(q_i)
-    in bits (q <= 1e-10 dropped); selection_entropy = H(share of queries per model);
-    oracle = mean_i max_j Y_ij.
+    the best model on validation (``val_means``); ep = mean_i H(q_i) in bits (q <= 1e-10
+    dropped); selection_entropy = H(share of queries per model); oracle = mean_i max_j Y_ij.
+
+    Vr = mu / acc_ref (RouterEval's V_R). With ``datasets`` (each test query's sub-benchmark)
+    acc_ref comes per query from :func:`reference_accuracies` (RouterEval's constants, which
+    ``reference`` overrides: a number for all, or a mapping by dataset / benchmark name), and
+    Vr = (1/N) sum_b sum_{i in b} Y[i, sel_i] / acc_ref_b, which is mu / acc_ref on one
+    benchmark. Without ``datasets`` only a number ``reference`` gives Vr. Otherwise Vr is NaN
+    with ``Vr_reason`` naming what is missing.
     """
     Y = as_outcome_matrix("Y", Y)
     N, M = Y.shape
@@ -124,10 +205,7 @@ def kmodel_report(Y: Any, q: Any, *, costs: Any = None, val_means: Any = None, r
         rep["best_single_val"] = {"model": j, "val_mean": float(vm[j]), "test_mean": float(means[j])}
         rep["vb_val"] = mu / float(means[j]) if means[j] != 0 else math.nan
         rep["vb_val_reason"] = None if means[j] != 0 else "validation-best model scores 0 on test"
-    if reference is None:
-        rep["Vr"], rep["Vr_reason"] = math.nan, "no reference accuracy given"
-    else:
-        rep["Vr"], rep["Vr_reason"] = mu / float(reference), None
+    rep["Vr"], rep["Vr_reason"], ref_params = _vr(Y[np.arange(N), sel], mu, reference, datasets)
     rep["ep"] = float(entropy_bits(Q, axis=1).mean())
     counts = np.bincount(sel, minlength=M)
     rep["selection_counts"] = counts.tolist()
@@ -135,11 +213,38 @@ def kmodel_report(Y: Any, q: Any, *, costs: Any = None, val_means: Any = None, r
     rep["oracle"] = float(Y.max(axis=1).mean())
     rep["model_means"] = as_list(means)
     rep["ties"] = info
-    rep["params"] = {"q_kind": q_kind, "reference": None if reference is None else float(reference),
+    rep["params"] = {"q_kind": q_kind, "reference": ref_params,
                      "tie_rule": "argmax q; ties -> cheaper model, then higher validation mean, then lower index "
                                  "(counted in 'ties')", "entropy": "bits, terms q <= 1e-10 dropped",
                      "costs_given": costs is not None, "val_means_given": val_means is not None}
     return rep
+
+
+def _vr(picked: np.ndarray, mu: float, reference: float | Mapping[str, float] | None,
+        datasets: Sequence[Any] | None) -> tuple[float, str | None, Any]:
+    """(Vr, its reason, the references used) for the scores ``picked`` of the selected models."""
+    if datasets is None:
+        if reference is None:
+            return math.nan, "no reference accuracy given (and no datasets to look RouterEval's up by)", None
+        if isinstance(reference, Mapping):
+            return math.nan, "reference is per benchmark, but the queries' datasets were not given", None
+        ref = _check_references(reference)
+        return mu / ref, None, ref
+    names = np.asarray([str(d) for d in datasets], dtype=object)
+    if names.size != picked.size:
+        raise ValueError(f"length mismatch: Y has {picked.size} rows, datasets has {names.size}")
+    ref, source = reference_accuracies(names, reference)
+    used = {name: {"reference": None if math.isnan(r) else float(r), "source": source[name]}
+            for name, r in zip(names.tolist(), ref.tolist())}
+    missing = [name for name, s in source.items() if s == "none"]
+    if missing:
+        return math.nan, (f"no reference accuracy for dataset(s) {missing[:5]}: not a RouterEval benchmark; "
+                          "give one (kmodel.reference: a number, or a mapping by dataset name)"), used
+    refs = np.unique(ref)
+    if refs.size == 1:
+        return mu / float(refs[0]), None, used
+    vr = sum(float(picked[ref == r].sum()) / float(r) for r in refs) / picked.size
+    return vr, None, used
 
 
 def kmodel_summary(reports: Mapping[str, Mapping[str, Any]],
@@ -158,30 +263,43 @@ def kmodel_summary(reports: Mapping[str, Mapping[str, Any]],
 
 
 def routereval_split(ids_or_n: int | Sequence[Any], seed: int = 42, *, groups: Sequence[Any] | None = None,
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """RouterEval's split: seeded shuffle, then train/val/test = [:int(0.8m)], [int(0.8m):int(0.9m)], [int(0.9m):].
+                     benchmarks: Sequence[Any] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """RouterEval's split: one seeded random stream, one shuffle per sub-benchmark, 80/10/10 cuts.
 
-    The shuffle is ``np.random.RandomState(seed).shuffle(arange(m))`` (= ``np.random.seed(seed);
-    np.random.shuffle``). With ``groups`` (one sub-benchmark label per item) each group is
-    split on its own, re-seeded, and positions are returned in input order of groups.
-    Returns integer positions into the input.
+    As RouterEval's ``get_router_dataset.py`` (``__main__``, MilkThink-Lab/RouterEval @2edf54d):
+    ``np.random.seed(42)`` **once** per benchmark, then for each sub-benchmark in order
+    ``np.random.shuffle(positions)`` and train / validation / test = ``[:int(0.8m)]``,
+    ``[int(0.8m):int(0.9m)]``, ``[int(0.9m):]``, concatenated over the sub-benchmarks (no final
+    shuffle). The sub-benchmarks share the stream: the second one's shuffle continues where the
+    first one's stopped, so re-seeding each would give other test sets than RouterEval's.
+
+    ``groups``: one sub-benchmark label per item, taken in order of first appearance (RouterEval
+    iterates the ``scenarios_*`` lists of its ``utils.py``; rows in that order reproduce it).
+    ``benchmarks``: one benchmark label per item; the stream is re-seeded at each benchmark (in
+    order of first appearance), as RouterEval runs its script once per benchmark. Without it all
+    items form one benchmark. Returns integer positions into the input.
     """
     m = int(ids_or_n) if isinstance(ids_or_n, (int, np.integer)) else len(ids_or_n)
     if m <= 0:
         raise ValueError(f"nothing to split (m = {m})")
-    if groups is None:
-        parts = [np.arange(m)]
-    else:
-        g = np.asarray(groups)
-        if g.size != m:
-            raise ValueError(f"length mismatch: ids has {m}, groups has {g.size}")
-        _, first = np.unique(g, return_index=True)
-        parts = [np.flatnonzero(g == g[i]) for i in np.sort(first)]
+    g = np.zeros(m, dtype=np.int64) if groups is None else np.asarray(groups)
+    b = np.zeros(m, dtype=np.int64) if benchmarks is None else np.asarray(benchmarks)
+    for name, labels in (("groups", g), ("benchmarks", b)):
+        if labels.shape != (m,):
+            raise ValueError(f"length mismatch: ids has {m}, {name} has {labels.size}")
     tr, va, te = [], [], []
-    for pos in parts:
-        idx = np.arange(pos.size)
-        np.random.RandomState(seed).shuffle(idx)
-        k = pos.size
-        a, b = int(0.8 * k), int(0.9 * k)
-        tr.append(pos[idx[:a]]), va.append(pos[idx[a:b]]), te.append(pos[idx[b:]])
+    for bench in _first_appearance(b):
+        rng = np.random.RandomState(seed)  # = np.random.seed(seed): one stream per benchmark
+        in_bench = b == bench
+        for group in _first_appearance(g[in_bench]):
+            pos = np.flatnonzero(in_bench & (g == group))
+            rng.shuffle(pos)
+            k = pos.size
+            cut1, cut2 = int(0.8 * k), int(0.9 * k)
+            tr.append(pos[:cut1]), va.append(pos[cut1:cut2]), te.append(pos[cut2:])
     return np.concatenate(tr), np.concatenate(va), np.concatenate(te)
+
+
+def _first_appearance(labels: np.ndarray) -> np.ndarray:
+    _, first = np.unique(labels, return_index=True)
+    return labels[np.sort(first)]

@@ -14,13 +14,14 @@ A pool larger than the source's model count is skipped with a note, never padded
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from routerlab.kmodel.metrics import routereval_split
+from routerlab.kmodel.metrics import routereval_benchmark, routereval_split
 
 DIFFICULTIES: dict[str, tuple[int, ...]] = {"easy": (3, 5), "hard": (10, 100, 1000)}
 GROUPS = ("all_strong", "all_weak", "strong_to_weak")
@@ -41,9 +42,13 @@ class Pool:
 
 
 def assign_split(queries: pd.DataFrame, seed: int = 42) -> pd.DataFrame:
-    """RouterEval's split within each dataset (seeded shuffle, 80/10/10), in the queries' order.
+    """RouterEval's split within each dataset (sub-benchmark): shuffle, 80/10/10 (``routereval_split``).
 
-    Queries that already carry a split (a RouterEval pickle) keep it; a table with some
+    One random stream, seeded once, runs through the datasets in the queries' order, one
+    shuffle each, as RouterEval's ``get_router_dataset.py`` does; the stream is re-seeded per
+    RouterEval benchmark (``routereval_benchmark``: ``bbh_navigate`` -> ``bbh``), as RouterEval
+    runs its script once per benchmark, and datasets that are no RouterEval benchmark share one
+    stream. Queries that already carry a split (a RouterEval pickle) keep it; a table with some
     rows split and some not is an error.
     """
     q = queries.copy()
@@ -53,7 +58,10 @@ def assign_split(queries: pd.DataFrame, seed: int = 42) -> pd.DataFrame:
     if given.any():
         raise ValueError(f"{int(given.sum())} of {len(q)} queries carry a split and the rest do not; "
                          "give every query a split or none")
-    tr, va, te = routereval_split(len(q), seed, groups=q["dataset"].astype(str).to_numpy())
+    datasets = q["dataset"].astype(str).to_numpy()
+    bench_of = {d: routereval_benchmark(d) or "" for d in set(datasets.tolist())}
+    benchmarks = np.array([bench_of[d] for d in datasets], dtype=object)
+    tr, va, te = routereval_split(len(q), seed, groups=datasets, benchmarks=benchmarks)
     split = np.empty(len(q), dtype=object)
     split[tr], split[va], split[te] = "train", "validation", "test"
     q["split"] = split
