@@ -42,8 +42,8 @@ from routerlab.kmodel.metrics import select_models
 ROUTERS = Registry("kmodel router", hint=lambda other: ": list it under routers" if other == "binary router" else "")
 
 
-def _scores_matrix(Y: Any, n: int, router: str) -> np.ndarray:
-    Y = np.asarray(Y, dtype=np.float32)
+def _scores_matrix(Y: Any, n: int, router: str, dtype: Any = np.float32) -> np.ndarray:
+    Y = np.asarray(Y, dtype=dtype)
     if Y.ndim != 2 or Y.shape[0] != n:
         raise ValueError(f"router {router!r}: scores must be [n_queries={n}, n_models], got shape {Y.shape}")
     if Y.shape[1] < 2:
@@ -106,7 +106,9 @@ class KModelRouter(Router):
         if Y is None:
             raise ValueError(f"router {self.name!r} reads each query's true scores (a reference, not a deployable "
                              "router): pass Y to predict_proba/predict")
-        Y = _scores_matrix(Y, len(data), self.name)
+        # float64: in float32 scores 1e-11 apart tie, the tie goes to the cheaper model, and the oracle then
+        # lands just below the oracle metric max_j Y_ij (computed in float64)
+        Y = _scores_matrix(Y, len(data), self.name, dtype=np.float64)
         if Y.shape[1] != self.n_models_:
             raise ValueError(f"router {self.name!r}: fitted on {self.n_models_} models, got scores for {Y.shape[1]}")
         return Y
@@ -359,7 +361,9 @@ class MultiLabelRouter(_Standardised):
         return 1.0 / (1.0 + np.exp(-_mlp_forward(self.state_, self._standardise(data.embeddings))))
 
 
-BUILTIN = ("knn", "linear", "mlp", "oracle", "random", "r_o", "cluster", "multilabel")
+BUILTIN = ("knn", "linear", "mlp", "oracle", "random", "r_o", "cluster", "multilabel",
+           # the peers' routers, registered on import of routerlab.kmodel (kmodel/peer_routers*.py)
+           "mf", "sw_ranking", "elo", "routerdc", "bert", "cascade", "svm")
 
 
 def make_router(kind: str, **params: Any) -> Router:

@@ -5,7 +5,8 @@ model will be good enough. Any Hugging Face encoder works: the default is the pa
 sentence-embedding model (all-MiniLM-L6-v2, a 6-layer BERT) because no DeBERTa ships
 offline; with a hub, ``encoder: microsoft/deberta-v3-base`` is the paper's choice.
 
-Masked mean pooling (or the first token) -> dropout -> linear head, binary cross-entropy,
+Masked mean pooling (or the first token) -> dropout -> linear head, binary cross-entropy
+(``n_classes=1``: one logit) or cross-entropy over ``n_classes`` labels (RouteLLM's BERT router),
 AdamW with linear warm-up/decay, early stopping on a stratified validation slice of the
 training rows (the best epoch's weights are kept). Seeded; on CPU the same seed gives
 the same weights.
@@ -42,13 +43,13 @@ def encoder_path(encoder: str | dict[str, Any] | None) -> str:
 
 
 class EncoderClassifier(torch.nn.Module):
-    def __init__(self, encoder, pooling: str = "mean", dropout: float = 0.1):
+    def __init__(self, encoder, pooling: str = "mean", dropout: float = 0.1, n_outputs: int = 1):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling={pooling!r}: expected one of {POOLINGS}")
         self.encoder, self.pooling = encoder, pooling
         self.dropout = torch.nn.Dropout(dropout)
-        self.head = torch.nn.Linear(encoder.config.hidden_size, 1)
+        self.head = torch.nn.Linear(encoder.config.hidden_size, n_outputs)  # one logit: [B]; several: [B, n]
 
     def forward(self, **inputs) -> torch.Tensor:
         h = self.encoder(**inputs).last_hidden_state
@@ -81,35 +82,47 @@ def validation_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
     return np.setdiff1d(np.arange(len(y)), val), val
 
 
-def _mean_loss(model, tokenizer, texts, y, idx, batch_size, max_length, device) -> float:
-    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="sum")
+def _loss_and_target(n_classes: int, reduction: str = "mean"):
+    """One logit: BCE on float labels; several classes: cross-entropy on integer labels."""
+    if n_classes > 1:
+        return torch.nn.CrossEntropyLoss(reduction=reduction), torch.long
+    return torch.nn.BCEWithLogitsLoss(reduction=reduction), torch.float32
+
+
+def _mean_loss(model, tokenizer, texts, y, idx, batch_size, max_length, device, n_classes: int = 1) -> float:
+    loss_fn, dtype = _loss_and_target(n_classes, "sum")
     total = 0.0
     model.eval()
     with torch.no_grad():
         for part, enc in _batches(tokenizer, texts, idx, batch_size, max_length, device):
-            total += float(loss_fn(model(**enc), torch.tensor(y[part], dtype=torch.float32, device=device)))
+            total += float(loss_fn(model(**enc), torch.tensor(y[part], dtype=dtype, device=device)))
     return total / max(len(idx), 1)
 
 
 def fine_tune(texts: Sequence[str], y: np.ndarray, *, encoder: str | dict | None, lr: float, epochs: int,
               batch_size: int, max_length: int, weight_decay: float, val_fraction: float, patience: int,
-              pooling: str, dropout: float, device: str, seed: int) -> dict[str, Any]:
-    """Fine-tune encoder + head; returns the best weights (CPU), encoder config, tokenizer and history."""
+              pooling: str, dropout: float, device: str, seed: int, n_classes: int = 1) -> dict[str, Any]:
+    """Fine-tune encoder + head; returns the best weights (CPU), encoder config, tokenizer and history.
+
+    ``n_classes=1``: ``y`` holds 0/1 labels (one logit, BCE); ``n_classes > 1``: ``y`` holds class
+    indices in [0, n_classes) (a logit per class, cross-entropy).
+    """
     from transformers import AutoModel, AutoTokenizer  # lazy: heavy
 
     device = resolve_device(device)
     path = encoder_path(encoder)
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = EncoderClassifier(AutoModel.from_pretrained(path, dtype=torch.float32), pooling, dropout).to(device)
-    y = np.asarray(y, dtype=np.float32)
+    model = EncoderClassifier(AutoModel.from_pretrained(path, dtype=torch.float32), pooling, dropout,
+                              n_outputs=n_classes).to(device)
+    y = np.asarray(y, dtype=np.int64 if n_classes > 1 else np.float32)
     train_idx, val_idx = validation_split(y, val_fraction, seed)
     steps = epochs * math.ceil(len(train_idx) / batch_size)
     warmup = max(1, int(0.1 * steps))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(steps - warmup, 1)))
-    loss_fn = torch.nn.BCEWithLogitsLoss()
+    loss_fn, target_dtype = _loss_and_target(n_classes)
     rng = np.random.default_rng(seed)
     history: list[dict[str, float]] = []
     best_state, best_loss, best_epoch, stale = None, math.inf, 0, 0
@@ -118,14 +131,15 @@ def fine_tune(texts: Sequence[str], y: np.ndarray, *, encoder: str | dict | None
         running = 0.0
         for part, enc in _batches(tokenizer, texts, rng.permutation(train_idx), batch_size, max_length, device):
             opt.zero_grad()
-            loss = loss_fn(model(**enc), torch.tensor(y[part], dtype=torch.float32, device=device))
+            loss = loss_fn(model(**enc), torch.tensor(y[part], dtype=target_dtype, device=device))
             loss.backward()
             opt.step()
             sched.step()
             running += float(loss.detach()) * len(part)
         record = {"epoch": epoch, "train_loss": running / len(train_idx)}
         if len(val_idx):
-            record["val_loss"] = _mean_loss(model, tokenizer, texts, y, val_idx, batch_size, max_length, device)
+            record["val_loss"] = _mean_loss(model, tokenizer, texts, y, val_idx, batch_size, max_length, device,
+                                            n_classes)
         history.append(record)
         log.info("encoder classifier epoch %d: %s", epoch, record)
         current = record.get("val_loss", -epoch)  # no validation rows: the last epoch is the best
@@ -146,17 +160,21 @@ def build_classifier(config: dict[str, Any], state: dict[str, torch.Tensor], poo
     from transformers import AutoConfig, AutoModel  # lazy: heavy
 
     encoder = AutoModel.from_config(AutoConfig.for_model(**config), dtype=torch.float32)
-    model = EncoderClassifier(encoder, pooling, dropout)
+    model = EncoderClassifier(encoder, pooling, dropout, n_outputs=int(state["head.weight"].shape[0]))
     model.load_state_dict(state)
     return model.to(device).eval()
 
 
 def predict_proba(model: EncoderClassifier, tokenizer, texts: Sequence[str], batch_size: int,
                   max_length: int) -> np.ndarray:
+    """One logit: P(label 1) per text, [n]; several classes: the softmax over classes, [n, n_classes]."""
     device = next(model.parameters()).device
-    out = np.zeros(len(texts), dtype=np.float64)
+    n_outputs = model.head.out_features
+    out = np.zeros((len(texts), n_outputs) if n_outputs > 1 else len(texts), dtype=np.float64)
     model.eval()
     with torch.no_grad():
         for part, enc in _batches(tokenizer, texts, np.arange(len(texts)), batch_size, max_length, device):
-            out[part] = torch.sigmoid(model(**enc)).double().cpu().numpy()
+            logits = model(**enc)
+            prob = torch.softmax(logits, dim=-1) if n_outputs > 1 else torch.sigmoid(logits)
+            out[part] = prob.double().cpu().numpy()
     return out
