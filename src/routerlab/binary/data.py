@@ -3,8 +3,8 @@ every available feature aligned by id."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -14,17 +14,27 @@ from routerlab.core.io import read_frame
 from routerlab.core.router import RoutingData
 from routerlab.core.runtime import records
 from routerlab.lm.prompts import query_text
-from routerlab.scoring.frames import scored_samples
+from routerlab.scoring.frames import require_rows, scored_samples
 
 LABELS_VERSION = 1
 
-def labels_frame(data: pd.DataFrame, weak: pd.DataFrame, strong: pd.DataFrame) -> pd.DataFrame:
+def labels_frame(data: pd.DataFrame, weak: pd.DataFrame, strong: pd.DataFrame,
+                 sources: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per query: split, weak/strong scores and the router label.
 
     label = weak correctness for verifiable tasks; 1[weak >= strong] for judge-scored
     open-ended tasks (docs/metrics.md §1.1). Rows whose score could not be parsed keep
     ``usable = False``: excluded from training and metrics, and counted.
+
+    ``sources`` (the files, keys ``data``, ``weak``, ``strong``) makes a score table that
+    lacks some of the dataset's ids an error naming both files, instead of unusable rows:
+    the workflow passes them; a frame assembled by hand may leave ids out on purpose.
     """
+    if sources is not None:
+        for role, frame in (("weak", weak), ("strong", strong)):
+            require_rows(data["id"], frame["id"], sources["data"], sources[role],
+                         "the scores are older than the dataset or were cut short: delete them and re-run "
+                         "(snakemake --forcerun score)")
     w, s = scored_samples(weak), scored_samples(strong)
     df = data[["id", "split", "task"]].copy()
     df["weak_score"] = df["id"].map(w["score"]).astype(float)
@@ -60,7 +70,7 @@ def load_routing_data(label_paths: Sequence[str], feature_dirs: Sequence[str] | 
         frames.append(lab)
         if feature_dirs:
             fs = FeatureSet(feature_dirs[i])
-            idx = _positions(fs.ids, lab["id"], feature_dirs[i])
+            idx = _positions(fs.ids, lab["id"], wanted_from=str(lp), where=feature_dirs[i])
             logits.append(fs.logits.iloc[idx].reset_index(drop=True))
             means.append(np.asarray(fs.array("hidden_mean")[idx]))
             lasts.append(np.asarray(fs.array("hidden_last")[idx]))
@@ -68,24 +78,27 @@ def load_routing_data(label_paths: Sequence[str], feature_dirs: Sequence[str] | 
         if embedding_dirs:
             ids = read_frame(Path(embedding_dirs[i]) / "index.parquet")["id"].astype(str).tolist()
             arr = np.load(Path(embedding_dirs[i]) / "embeddings.npy", mmap_mode="r")
-            embs.append(np.asarray(arr[_positions(ids, lab["id"], embedding_dirs[i])]))
+            embs.append(np.asarray(arr[_positions(ids, lab["id"], wanted_from=str(lp),
+                                                  where=embedding_dirs[i])]))
             sources["embeddings"] = str(embedding_dirs[i])
         if cluster_paths:
             cl = read_frame(cluster_paths[i]).sort_values(["id", "sample"], kind="stable")
             per_query = cl.groupby("id", sort=False).agg(clusters=("cluster", list),
                                                           mean_logprobs=("mean_logprob", list))
-            idx = _positions(per_query.index.astype(str), lab["id"], cluster_paths[i], what="samples", fix=uncertain)
+            idx = _positions(per_query.index.astype(str), lab["id"], wanted_from=str(lp), where=cluster_paths[i],
+                             what="samples", fix=uncertain)
             samples.append(per_query.iloc[idx].reset_index(drop=True))
             sources["samples"] = str(cluster_paths[i])
         if self_check_paths:
             sc = read_frame(self_check_paths[i])
-            idx = _positions(sc["id"].astype(str), lab["id"], self_check_paths[i], what="self-checks", fix=uncertain)
+            idx = _positions(sc["id"].astype(str), lab["id"], wanted_from=str(lp), where=self_check_paths[i],
+                             what="self-checks", fix=uncertain)
             checks.append(sc.iloc[idx].reset_index(drop=True))
             sources["self_check"] = str(self_check_paths[i])
         if dataset_paths:
             ds = read_frame(dataset_paths[i])
-            idx = _positions(ds["id"].astype(str), lab["id"], dataset_paths[i], what="dataset rows",
-                             fix="the labels are older than the dataset: re-run the workflow")
+            idx = _positions(ds["id"].astype(str), lab["id"], wanted_from=str(lp), where=dataset_paths[i],
+                             what="dataset rows", fix="the labels are older than the dataset: re-run the workflow")
             texts.extend(query_text(r) for r in records(ds.iloc[idx]))
             sources["texts"] = str(dataset_paths[i])
     labels = pd.concat(frames, ignore_index=True)
@@ -104,9 +117,11 @@ def load_routing_data(label_paths: Sequence[str], feature_dirs: Sequence[str] | 
 
 
 def _positions(index_ids: Sequence[str], wanted: pd.Series, where: str, what: str = "features",
-               fix: str = "the features are older than the dataset: re-run the `features` rule") -> np.ndarray:
+               fix: str = "the features are older than the dataset: re-run the `features` rule",
+               wanted_from: str = "the labels") -> np.ndarray:
     pos = {k: i for i, k in enumerate(index_ids)}
     missing = [k for k in wanted if k not in pos]
     if missing:
-        raise ValueError(f"{where}: no {what} for {len(missing)} ids (first: {missing[:3]}); {fix}")
+        raise ValueError(f"{where}: no {what} for {len(missing)} ids (of the {len(wanted)} of {wanted_from}; "
+                         f"first: {missing[:3]}); {fix}")
     return np.array([pos[k] for k in wanted], dtype=int)

@@ -10,6 +10,7 @@ file layout and the hub layout.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
@@ -65,12 +66,56 @@ def get(row: RawRow, *names: str, what: str | None = None, fmt: str = "") -> Any
     )
 
 
+class NotText(DatasetError):
+    """A field that should be text holds a value with no one faithful text form (a list, a mapping, a boolean)."""
+
+
+def _plain(v: Any) -> Any:
+    """numpy scalars and arrays (parquet / hub columns) as Python values."""
+    if hasattr(v, "tolist") and not isinstance(v, (str, bytes)):
+        return v.tolist()
+    return v
+
+
 def text(v: Any) -> str:
-    if v is None:
+    """A scalar field as text: numbers written out (4.0 -> "4"); containers are never ``str()``-ed."""
+    v = _plain(v)
+    if v is None or (isinstance(v, float) and math.isnan(v)):  # None / NaN: an empty cell
         return ""
     if isinstance(v, float) and v.is_integer():
         v = int(v)
-    return str(v)
+    if isinstance(v, (str, int, float)):  # bool is an int: "True" / "False" for options and ids
+        return str(v)
+    raise NotText(f"a {type(v).__name__} ({str(v)[:60]}) where text was expected")
+
+
+def reference_text(v: Any, task: str | None) -> str:
+    """A reference answer in the form its scorer reads, converted explicitly, never ``str()``-ed.
+
+    Numbers are written out. A list is a set of acceptable answers: for ``qa`` a JSON list
+    (``scoring.qa`` accepts any of them), for other tasks a one-element list is its element
+    and a longer one is an error. Booleans and mappings are errors: no verifier compares a
+    response with "True" or "{'v': 6}".
+    """
+    v = _plain(v)
+    if isinstance(v, bool):
+        raise NotText(f"reference is the boolean {v}; write the answer as the text a correct response contains "
+                      "(e.g. \"yes\" / \"no\")")
+    if isinstance(v, Mapping):
+        raise NotText(f"reference is a mapping {str(v)[:60]}; point the reference column at the answer itself "
+                      "(format generic: columns.reference), or flatten the field")
+    if isinstance(v, (list, tuple, set)):
+        answers = [reference_text(x, task) for x in v]
+        answers = [a for a in answers if a.strip()]
+        if task == "qa" and len(answers) > 1:
+            return json.dumps(answers, ensure_ascii=False)
+        if len(answers) == 1:
+            return answers[0]
+        if not answers:
+            return ""
+        raise NotText(f"reference is a list of {len(answers)} answers {answers[:4]}, but the {task} verifier "
+                      "checks one; keep the single correct answer (only qa rows accept a list of answers)")
+    return text(v)
 
 
 def mc_reference(row: RawRow, answer: Any, choices: Sequence[str], what: str = "answer") -> str:
@@ -109,7 +154,7 @@ def _gsm8k(row: RawRow, spec: Mapping[str, Any]) -> dict:
 
 def _math(row: RawRow, spec: Mapping[str, Any]) -> dict:
     q = get(row, "instruction", "problem", "question", what="problem", fmt="math")
-    ref = text(get(row, "response", "answer")).strip()
+    ref = reference_text(get(row, "response", "answer"), "math").strip()
     solution = get(row, "solution")
     if not ref and solution:
         ref = last_boxed(str(solution)) or ""
@@ -129,7 +174,7 @@ def _math(row: RawRow, spec: Mapping[str, Any]) -> dict:
 
 def _big_math(row: RawRow, spec: Mapping[str, Any]) -> dict:
     q = get(row, "instruction", "problem", what="problem", fmt="big_math")
-    ref = text(get(row, "response", "answer")).strip()
+    ref = reference_text(get(row, "response", "answer"), "math").strip()
     meta = {}
     for k, names in (("solve_rate", ("solve_rate", "llama8b_solve_rate")), ("difficulty_tier", ("difficulty_tier",)),
                      ("source", ("source",)), ("domain", ("domain",))):
@@ -159,7 +204,7 @@ def _hotpotqa(row: RawRow, spec: Mapping[str, Any]) -> dict:
         q = m.group(1).strip() if m else inst
     else:
         q = get(row, "question", what="question", fmt="hotpotqa")
-    ref = text(get(row, "response", "answer", what="answer", fmt="hotpotqa")).strip()
+    ref = reference_text(get(row, "response", "answer", what="answer", fmt="hotpotqa"), "qa").strip()
     meta: dict[str, Any] = {}
     md = get(row, "metadata")
     if isinstance(md, dict):
@@ -179,7 +224,7 @@ def _alpaca(row: RawRow, spec: Mapping[str, Any]) -> dict:
     inst = get(row, "instruction", what="instruction", fmt="alpaca")
     inp = get(row, "input")
     prompt = f"{inst}\n\n{inp}" if inst and inp and str(inp).strip() else inst
-    ref = text(get(row, "response", "output")).strip()
+    ref = reference_text(get(row, "response", "output"), "open").strip()
     return {"prompt": prompt, "reference": ref, "meta": {}}
 
 
@@ -199,7 +244,7 @@ def _magpie(row: RawRow, spec: Mapping[str, Any]) -> dict:
         v = get(row, k)
         if v is not None:
             meta[k] = v
-    out = {"prompt": inst, "reference": text(resp).strip(), "meta": meta}
+    out = {"prompt": inst, "reference": reference_text(resp, "open").strip(), "meta": meta}
     uid = get(row, "uuid")
     if uid:
         out["id"] = str(uid)
@@ -217,7 +262,7 @@ def _mt_bench(row: RawRow, spec: Mapping[str, Any]) -> dict:
         meta["category"] = cat
     ref = get(row, "reference")
     ref = ref[0] if isinstance(ref, list) and ref else ref
-    out = {"prompt": turns[0] if turns else None, "reference": text(ref).strip(), "meta": meta}
+    out = {"prompt": turns[0] if turns else None, "reference": reference_text(ref, "open").strip(), "meta": meta}
     qid = get(row, "question_id", "prompt_id")
     if qid is not None:
         out["id"] = text(qid)
@@ -393,7 +438,7 @@ def _generic(row: RawRow, spec: Mapping[str, Any]) -> dict:
             choices = [text(c) for c in raw]
         ref = mc_reference(row, ref, choices)
     meta = {c: get(row, c) for c in (spec.get("meta_columns") or [])}
-    out = {"prompt": prompt, "reference": text(ref).strip() if task != "code" else text(ref),
+    out = {"prompt": prompt, "reference": reference_text(ref, task).strip() if task != "code" else text(ref),
            "choices": choices, "task": task, "meta": meta}
     if cols.get("id"):
         rid = get(row, cols["id"], what=f"id (columns.id = {cols['id']!r})", fmt="generic")

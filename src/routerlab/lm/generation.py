@@ -22,6 +22,44 @@ from routerlab.lm.sampling import SamplingParams
 log = logging.getLogger(__name__)
 
 BACKENDS = ("transformers", "vllm", "openai")
+PROMPT_OVERFLOW = ("reject", "truncate")  # the config's generation.prompt_overflow
+
+
+def context_length(tokenizer, model) -> int | None:
+    """Tokens the model attends to: its position limit (tokenizers often report a huge sentinel instead)."""
+    limits = [getattr(model.config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
+    limits = [int(v) for v in limits if isinstance(v, int) and 0 < v < 10**7]
+    return min(limits) if limits else None
+
+
+def fit_prompts(encoded: Sequence[list[int]], limit: int | None, policy: str = "reject",
+                names: Sequence[str] | None = None) -> list[list[int]]:
+    """Prompts that leave room for the answer: ``limit`` = context length - max_new_tokens.
+
+    ``reject`` fails naming the over-long prompts; ``truncate`` keeps each one's last ``limit``
+    tokens (the question and the chat template's assistant opening sit at the end) and logs
+    how many were cut. Nothing is cut silently.
+    """
+    if policy not in PROMPT_OVERFLOW:
+        raise ValueError(f"prompt_overflow = {policy!r}: expected one of {list(PROMPT_OVERFLOW)}")
+    if limit is None:
+        return list(encoded)
+    over = [i for i, ids in enumerate(encoded) if len(ids) > limit]
+    if not over:
+        return list(encoded)
+    label = [names[i] if names is not None else f"#{i}" for i in over]
+    longest = max(len(encoded[i]) for i in over)
+    shown = ", ".join(f"{n} ({len(encoded[i])} tokens)" for n, i in zip(label[:5], over[:5]))
+    if limit <= 0:
+        raise ValueError(f"max_new_tokens leaves no room for a prompt in the model's context ({limit} tokens left); "
+                         "lower generation.sampling.max_new_tokens")
+    if policy == "reject":
+        raise ValueError(f"{len(over)} of {len(encoded)} prompts are longer than the {limit} tokens the model's "
+                         f"context leaves after max_new_tokens (longest {longest}): {shown}; shorten or drop them, "
+                         "or set generation.prompt_overflow: truncate to keep each prompt's last tokens")
+    log.warning("prompt_overflow truncate: %d of %d prompts cut to their last %d tokens (longest %d): %s",
+                len(over), len(encoded), limit, longest, shown)
+    return [ids[-limit:] if len(ids) > limit else list(ids) for ids in encoded]
 
 
 def _stop_token_ids(tok, model) -> list[int]:
@@ -47,8 +85,12 @@ class TransformersBackend:
     name = "transformers"
 
     def __init__(self, model_dir: str, device: str = "auto", dtype: str = "auto",
-                 token_budget: int = 8192, max_batch_size: int = 16):
+                 token_budget: int = 8192, max_batch_size: int = 16, prompt_overflow: str = "reject"):
+        if prompt_overflow not in PROMPT_OVERFLOW:
+            raise ValueError(f"prompt_overflow = {prompt_overflow!r}: expected one of {list(PROMPT_OVERFLOW)}")
+        self.prompt_overflow = prompt_overflow
         self.tokenizer, self.model = load_causal_lm(model_dir, device=device, dtype=dtype)
+        self.context_length = context_length(self.tokenizer, self.model)
         self.device = self.model.device
         self.token_budget = token_budget
         self.max_batch_size = max_batch_size
@@ -62,6 +104,8 @@ class TransformersBackend:
         texts = self.render(conversations)
         # The chat template already contains the special tokens.
         encoded = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        limit = None if self.context_length is None else self.context_length - params.max_new_tokens
+        encoded = fit_prompts(encoded, limit, self.prompt_overflow)
         results = []
         for r in self.generate_ids(encoded, params, progress=progress):
             kept = r.pop("token_ids")[: r["response_tokens"]]  # the stop token is not part of the text
@@ -205,13 +249,19 @@ def make_backend(backend: str, model_dir: str, options: dict[str, Any] | None = 
     raise ValueError(f"backend {backend!r}: expected one of {BACKENDS}")
 
 
-def backend_from_runtime(runtime: dict[str, Any], model_dir: str):
-    """The backend for a model's config runtime slice (backend, dtype, device, options)."""
+def backend_from_runtime(runtime: dict[str, Any], model_dir: str, prompt_overflow: str | None = None):
+    """The backend for a model's config runtime slice (backend, dtype, device, options).
+
+    ``prompt_overflow`` (generation.prompt_overflow) is applied where the prompts are tokenised
+    here (transformers); vLLM rejects over-long prompts itself and a server answers 400.
+    """
     options = dict(runtime.get("options", {}))
     if runtime["backend"] != "openai":
         options.update(dtype=runtime.get("dtype", "auto"))
     if runtime["backend"] == "transformers":
         options.update(device=runtime.get("device", "auto"))
+        if prompt_overflow is not None:
+            options.update(prompt_overflow=prompt_overflow)
     return make_backend(runtime["backend"], model_dir, options)
 
 

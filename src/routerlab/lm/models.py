@@ -15,18 +15,22 @@ safetensors copy loads in seconds with identical weights. Hub ids are only recor
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.util
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from routerlab.core.io import atomic_path, write_json
+from routerlab.core.io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -109,25 +113,102 @@ def packaged_gguf_path(name: str) -> Path:
     if not entry.split:
         return package_dir(entry.packages[0], entry.pip_hint) / entry.filename
     out = cache_dir() / "gguf" / entry.filename
-    if out.exists() and out.stat().st_size == entry.size:
-        return out
     parts = [
         package_dir(pkg, entry.pip_hint) / "data" / f"part{i:02d}.bin"
         for i, pkg in enumerate(entry.packages, start=1)
     ]
-    h = hashlib.sha256()
-    with atomic_path(out) as tmp, open(tmp, "wb") as f:
-        for part in parts:
-            data = part.read_bytes()
-            f.write(data)
-            h.update(data)
-        f.flush()
+
+    def join(tmp: Path) -> None:
+        h = hashlib.sha256()
+        with open(tmp, "wb") as f:
+            for part in parts:
+                data = part.read_bytes()
+                f.write(data)
+                h.update(data)
         if h.hexdigest() != entry.sha256:
             raise RuntimeError(
                 f"{name}: sha256 of the joined GGUF is {h.hexdigest()}, expected {entry.sha256}; "
                 f"reinstall the parts: {entry.pip_hint}"
             )
-    return out
+
+    return build_cached(out, join, done=lambda: out.exists() and out.stat().st_size == entry.size, directory=False)
+
+
+@contextmanager
+def cache_lock(target: Path) -> Iterator[None]:
+    """Hold an exclusive lock on a cache entry while it is built.
+
+    A second process that wants the same entry waits here instead of repeating minutes of
+    work, then finds it done. The kernel drops the lock when its holder dies (even by
+    SIGKILL), so a killed build never blocks the next one. Lock files live in ``.locks/``
+    beside the entry's folder (``~/.cache/routerlab/.locks/hf--<entry>.lock``), never
+    among the entries, and are never deleted (deleting a lock file others may hold is a race).
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    locks = target.parent.parent / ".locks"
+    locks.mkdir(exist_ok=True)
+    with open(locks / f"{target.parent.name}--{target.name}.lock", "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("waiting for another process building %s", target)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def remove_stale_temps(target: Path) -> int:
+    """Delete the temporary copies (``.<name>.*``) that killed builds of ``target`` left behind.
+
+    Only called under ``cache_lock``: every live build holds it, so any temp beside the entry
+    belongs to a dead process.
+    """
+    # exactly the temp names of mkdtemp/mkstemp (8 random characters; files end in .tmp), so a
+    # longer entry name that merely starts the same way is never touched
+    shape = re.compile(rf"\.{re.escape(target.name)}\.[a-z0-9_]{{8}}(?:\..*)?")
+    stale = [p for p in target.parent.glob(f".{target.name}.*")
+             if shape.fullmatch(p.name) and (p.is_dir() or p.name.endswith(".tmp"))]
+    for p in stale:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    if stale:
+        log.warning("removed %d temporary file(s) of interrupted builds of %s", len(stale), target)
+    return len(stale)
+
+
+def build_cached(target: Path, build: Callable[[Path], None], done: Callable[[], bool], directory: bool = True) -> Path:
+    """Build a cache entry once per machine: under ``cache_lock``, into a temp beside it, renamed when complete.
+
+    ``build(tmp)`` fills a temporary directory (or file); ``done()`` says whether the entry is
+    complete (checked before and after the lock: a waiting process finds the work done).
+    """
+    if done():
+        return target
+    with cache_lock(target):
+        if done():
+            return target
+        remove_stale_temps(target)
+        if directory:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        else:
+            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            os.close(fd)
+            tmp = Path(name)
+        try:
+            build(tmp)
+            if directory and target.exists():  # an incomplete entry from an older, unlocked build
+                shutil.rmtree(target, ignore_errors=True)
+            os.replace(tmp, target)
+        finally:
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            elif tmp.exists():
+                tmp.unlink()
+    return target
 
 
 AUTO_DTYPE_ENV = "ROUTERLAB_AUTO_DTYPE"
@@ -208,6 +289,13 @@ def validate_spec(key: str, spec: dict[str, Any]) -> None:
     elif source == "endpoint" and (spec.get("backend") != "openai" or not spec.get("options", {}).get("base_url")):
         raise ValueError(f"models.{key}: source endpoint needs backend: openai and options.base_url "
                          "(the OpenAI-compatible server's URL, e.g. http://host:8000/v1)")
+    if source == "endpoint" and not spec.get("options", {}).get("model"):
+        raise ValueError(f"models.{key}.options.model: source endpoint needs the model name the server serves "
+                         "(what its /v1/models lists, e.g. model: gpt-4o); every request names it")
+    if spec.get("backend") == "openai" and source != "endpoint":
+        raise ValueError(f"models.{key}.backend = 'openai' talks to a server, but source is {source!r}: weights of "
+                         "a local model run with backend transformers or vllm; for a served model use source: "
+                         "endpoint with options.base_url and options.model")
 
 
 def materialise(spec: dict[str, Any], out_dir: str | os.PathLike, dtype: str = "auto") -> dict[str, Any]:
@@ -239,18 +327,16 @@ def dequantised_copy(gguf: Path, torch_dtype) -> Path:
     """Dequantise a GGUF file once per machine into the cache (keyed by its sha256 and dtype).
 
     Every results directory (and every test run) then reuses the copy instead of paying
-    the GGUF load again (minutes on 2 cores). Written to a temporary directory and renamed,
-    so concurrent jobs and kills never leave a half-written copy behind.
+    the GGUF load again (minutes on 2 cores). Built by ``build_cached``: a second process
+    waits for the first instead of converting again, and temp copies of killed conversions
+    are removed by the next one.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer  # lazy: heavy
 
     digest = _sha256_cached(gguf)
     target = cache_dir() / "hf" / f"{gguf.stem}-{digest[:16]}-{str(torch_dtype).removeprefix('torch.')}"
-    if (target / "config.json").exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+
+    def convert(tmp: Path) -> None:
         log.info("dequantising %s into %s (%s)", gguf, target, torch_dtype)
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch_dtype)
@@ -260,13 +346,8 @@ def dequantised_copy(gguf: Path, torch_dtype) -> Path:
             del model.config.quantization_config
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        try:
-            tmp.rename(target)
-        except OSError:  # another job finished first: keep theirs
-            pass
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+
+    return build_cached(target, convert, done=lambda: (target / "config.json").exists())
 
 
 def _sha256_cached(path: Path) -> str:

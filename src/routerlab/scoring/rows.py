@@ -40,7 +40,7 @@ def _row_code(response, reference, choices=None, meta=None, prompt=None, **kw) -
         raise ValueError("code rows need meta['entry_point'] (HumanEval's entry_point)")
     code_prompt = m.get("prompt") or prompt or ""
     test = m.get("test") or reference
-    opts = {k: kw[k] for k in ("timeout", "memory_mb", "network_namespace", "fsize_mb", "nofile") if k in kw}
+    opts = {k: kw[k] for k in ("timeout", "memory_mb", "network_namespace", "fsize_mb", "nofile", "nproc") if k in kw}
     return score_code(response, code_prompt, test, entry, **opts)
 
 
@@ -60,8 +60,8 @@ def score_row(task: str, response: str, reference: Any, choices: Sequence[str] |
               meta: Any = None, prompt: str | None = None, **options: Any) -> ScoreResult:
     """Score one response with its task's verifier (``SCORERS[task]``).
 
-    ``options`` go to the scorer: ``metric`` for qa; ``timeout``/``memory_mb``/
-    ``network_namespace`` for code. ``task="open"`` raises ``JudgeRequired``.
+    ``options`` go to the scorer: ``metric`` for qa; ``timeout``/``memory_mb``/``network_namespace``/
+    ``fsize_mb``/``nofile``/``nproc`` for code. ``task="open"`` raises ``JudgeRequired``.
     """
     try:
         fn = SCORERS[task]
