@@ -46,7 +46,7 @@ LONG = DATA / "long_small.csv"
 def test_routerbench_import_hand_checked():
     out = read_source("routerbench", [RB])
     assert out.models == ["big-70b", "mid-13b", "org/small-7b"]
-    assert out.meta["files"]["routerbench_small.csv"] == {"rows": 10, "dropped_missing": 1, "dropped_repeats": 1}
+    assert out.meta["files"][str(RB)] == {"rows": 10, "dropped_missing": 1, "dropped_repeats": 1}
     q = out.queries.set_index("query_id")
     assert len(q) == 8 and "arc.dev.4" not in q.index  # row 9 lacks a score
     assert q.loc["arc.dev.0", "prompt"] == "Which gas do plants absorb?\nA) O2\nB) CO2"

@@ -17,6 +17,10 @@ rule kmodel_outcomes:
         "../../envs/cpu.yaml"
     params:
         spec=kmodel_outcome_spec,
+        # an import's files by role and its importer options (kmodel.config.resolve); {} for the pipeline
+        reading=config_slice(
+            "sources", "{source}", "reading", within=KMODEL, default={}
+        ),
     script:
         "../scripts/kmodel_outcomes.py"
 

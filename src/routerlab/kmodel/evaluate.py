@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,8 +53,10 @@ class Source:
         return self.outcomes.queries["query_id"].astype(str).tolist()
 
     def data(self, rows: np.ndarray):
+        """Routing inputs of ``rows``: the features as embeddings and the prompts as texts (text routers: bert)."""
         ids = self.ids
-        return RoutingData(ids=[ids[i] for i in rows], embeddings=self.X[rows],
+        texts = self.outcomes.queries["prompt"].astype(str).to_numpy()[rows].tolist()
+        return RoutingData(ids=[ids[i] for i in rows], embeddings=self.X[rows], texts=texts,
                            source={"embeddings": f"kmodel source {self.name}"})
 
 
@@ -88,7 +91,7 @@ def _fit_predict(kind: str, params: dict[str, Any], src: Source, tr: np.ndarray,
 
 def evaluate_routereval(src: Source, difficulty: str, routers: Mapping[str, Mapping[str, Any]], *,
                         sizes: Sequence[int] | None = None, groups: Sequence[str] = GROUPS,
-                        reference: float | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
+                        reference: float | Mapping[str, float] | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
     """RouterEval metrics for every (pool, group, router) of one difficulty; and the test selections."""
     out = src.outcomes
     tr, va, te = (src.positions(s) for s in ("train", "validation", "test"))
@@ -104,6 +107,8 @@ def evaluate_routereval(src: Source, difficulty: str, routers: Mapping[str, Mapp
         pools, notes = pools_for(board["model"].tolist(), difficulty, sizes, groups)
     rows, sel_frames, summaries = [], [], []
     ids = np.asarray(src.ids)
+    # V_R: each test query's reference accuracy from its (sub-)benchmark (RouterEval's constants, overridable)
+    test_datasets = out.queries["dataset"].astype(str).to_numpy()[te]
     done: dict[tuple[str, ...], tuple[list[dict[str, Any]], list[pd.DataFrame]]] = {}
     for pool in pools:
         pname = pool.name if out.pools else None
@@ -119,7 +124,8 @@ def evaluate_routereval(src: Source, difficulty: str, routers: Mapping[str, Mapp
         val_means = Y[va].mean(axis=0) if va.size else None
         for rname, kind, params in _router_entries(routers):
             q, router, seconds = _fit_predict(kind, params, src, tr, te, Y, costs)
-            rep = kmodel_report(Y[te], q, costs=costs, val_means=val_means, reference=reference)
+            rep = kmodel_report(Y[te], q, costs=costs, val_means=val_means, reference=reference,
+                                datasets=test_datasets)
             val = rep["best_single_val"]
             sel = select_models(q, costs, val_means)
             picked_cost = C_te[np.arange(te.size), sel]
@@ -237,18 +243,41 @@ def _per_query_cost(src: Source, prices: Mapping[str, Any]) -> np.ndarray:
     return C
 
 
+def arena_scale(Y: np.ndarray) -> tuple[bool, str | None]:
+    """Whether the arena score applies to scores ``Y``, and the note that says what was done.
+
+    The arena score needs an accuracy A in [0, 1] (docs/metrics.md section 3). Scores at most 1
+    are a [0, 1] scale: a score below 0 (RouterArena's NarrativeQA METEOR of -0.033) is clipped to
+    0 for the arena score's A only (``accuracy`` keeps the raw mean) and counted per row
+    (``arena_clipped``) and here. Scores above 1 (judge ratings such as MT-bench's 1-10) are no
+    accuracy: no arena score, and this note says why.
+    """
+    Y = np.asarray(Y, dtype=float)
+    if Y.size == 0 or ((Y >= 0) & (Y <= 1)).all():
+        return True, None
+    if Y.max() > 1:
+        n_over = int((Y > 1).sum())
+        return False, (f"arena score not computed: {n_over} of {Y.size} test scores (query x model) exceed 1 "
+                       f"(max {Y.max():g}), so the scores are not an accuracy in [0, 1]")
+    n_under = int((Y < 0).sum())
+    return True, (f"{n_under} of {Y.size} test scores (query x model) are below 0 (min {Y.min():g}): clipped to 0 "
+                  "for the arena score's accuracy only ('accuracy' keeps the raw mean; per row: arena_clipped)")
+
+
 def _cost_row(name: str, kind: str, Y: np.ndarray, C: np.ndarray, sel: np.ndarray, beta: float,
               **extra: Any) -> dict[str, Any]:
     rows = np.arange(Y.shape[0])
     y, c = Y[rows, sel], C[rows, sel]
-    if ((Y >= 0) & (Y <= 1)).all():
-        rep = router_cost_accuracy(y, c, beta)
-    else:  # judge ratings and other scores outside [0, 1]: no arena score (it needs an accuracy)
-        c1k = float(c.mean() * 1000)
-        rep = {"accuracy": float(y.mean()), "cost_per_1k": c1k, "normalised_cost": normalised_cost(c1k),
-               "arena_score": None, "n": int(y.size)}
+    c1k = float(c.mean() * 1000)
+    rep = {"accuracy": float(y.mean()), "cost_per_1k": c1k, "normalised_cost": normalised_cost(c1k),
+           "arena_score": None, "n": int(y.size)}
+    unit, _ = arena_scale(Y)
+    clipped = int(((y < 0) | (y > 1)).sum()) if unit else None
+    if unit:  # the arena score's A over the clipped scores, the cost over the same queries
+        rep["arena_score"] = router_cost_accuracy(np.clip(y, 0.0, 1.0), c, beta)["arena_score"]
     row = {"router": name, "kind": kind, "accuracy": rep["accuracy"], "cost_per_1k": rep["cost_per_1k"],
-           "normalised_cost": rep["normalised_cost"], "arena_score": rep["arena_score"], "n": rep["n"], **extra}
+           "normalised_cost": rep["normalised_cost"], "arena_score": rep["arena_score"], "arena_clipped": clipped,
+           "n": rep["n"], **extra}
     if np.isin(Y, (0.0, 1.0)).all():
         opt = optimality(Y, C, sel)
         row.update(opt_sel=_nan(opt["opt_sel"]), opt_acc=_nan(opt["opt_acc"]), opt_cost=_nan(opt["opt_cost"]))
@@ -298,11 +327,19 @@ def evaluate_cost(src: Source, routers: Mapping[str, Mapping[str, Any]], r2: Any
     sweep = _r2_sweep(r2, src, te, lambdas, beta, C)
     rows += sweep
     chosen = None
+    notes = [n for n in (arena_scale(Yt)[1],) if n]
     if va.size:
         val = _r2_sweep(r2, src, va, lambdas, beta, C)
-        k = max(range(len(val)), key=lambda i: (val[i]["arena_score"] or 0.0, -i))  # ties: the smaller lambda
-        chosen = {"lam": val[k]["lam"], "val_arena_score": val[k]["arena_score"]}
-        rows.append({**sweep[k], "router": f"r2router (λ* on validation = {val[k]['lam']:g})", "kind": "r2router*"})
+        scored = [i for i, r in enumerate(val) if r["arena_score"] is not None]
+        if scored:
+            k = max(scored, key=lambda i: (val[i]["arena_score"], -i))  # ties: the smaller lambda
+            chosen = {"lam": val[k]["lam"], "val_arena_score": val[k]["arena_score"]}
+            rows.append({**sweep[k], "router": f"r2router (λ* on validation = {val[k]['lam']:g})",
+                         "kind": "r2router*"})
+        else:
+            notes.append("λ* not chosen: no arena score on validation (" + (arena_scale(Y[va])[1] or "none") + ")")
+    else:
+        notes.append("λ* not chosen: the source has no validation split")
     single_pts = [{"cost": r["cost_per_1k"], "accuracy": r["accuracy"], "name": r["router"]}
                   for r in rows if r["kind"] == "single"]
     deploy_pts = [{"cost": r["cost_per_1k"], "accuracy": r["accuracy"], "name": r["router"]}
@@ -314,7 +351,7 @@ def evaluate_cost(src: Source, routers: Mapping[str, Mapping[str, Any]], r2: Any
         r["on_frontier"] = r["router"] in on_hull
     result = {"version": EVAL_VERSION, "source": src.name, "available": True, "usage": r2.usage_kind_,
               "usage_reason": usage_reason, "models": models, "n_test": int(te.size), "rows": rows,
-              "lambda_chosen": chosen, "frontier": hull, "beta": beta,
+              "lambda_chosen": chosen, "frontier": hull, "beta": beta, "notes": notes,
               "r2_categories": r2.categories_, "r2_classifier_cv": r2.classifier_cv_}
     if hi > lo:
         result["aiq_singles"] = aiq(single_pts, (lo, hi))["aiq"]

@@ -4,24 +4,31 @@ Formats, :data:`FORMATS`:
 
 - ``routerbench``: RouterBench CSV as split by RouterDC (``sample_id, prompt, eval_name``,
   one 0/1 score column per model, ``<model>|model_response``, ``<model>|total_cost``,
-  ``oracle_model_to_route_to``); prompt is a Python list literal. No token counts.
+  ``oracle_model_to_route_to``); prompt is a Python list literal. No token counts. Query id:
+  ``sample_id``; a sample_id repeated with the same scores and prompt (in one file, or in a dev
+  folder and a full one) is read once, with different ones it is an error naming both places.
 - ``routerdc``: RouterDC JSON array of ``{"question", "scores": {model: score} or its
   Python-dict string, "cluster_id"?}``; the dataset is the file name without
-  ``-train``/``_test``. No tokens, no cost.
-- ``routerarena``: RouterArena ``cached_results/<model>.jsonl``, one file per model,
-  ``{"global_index", "question", "llm_selected", "token_usage": {"input_tokens",
-  "output_tokens"}, "evaluation_result": {"score", "inference_cost"}}``; the dataset is
-  ``global_index`` without its trailing ``_<n>``.
+  ``-train``/``_test``. No tokens, no cost. Query id: ``{file stem}:{item}:{sha256(question)[:8]}``
+  (:func:`~routerlab.kmodel.outcomes.row_query_id`): stable, and unique across folders.
+- ``routerarena``: RouterArena ``cached_results/<model>.jsonl``, one model per file (a model's
+  rows may span files), ``{"global_index", "question", "llm_selected", "token_usage":
+  {"input_tokens", "output_tokens"}, "evaluation_result": {"score", "inference_cost"}}``; the
+  dataset is ``global_index`` without its trailing ``_<n>``; query id: ``global_index``.
+- ``routellm``: RouteLLM's MMLU/GSM8K response CSVs and MT-bench judgements
+  (:mod:`routerlab.kmodel.importers_routellm`).
 - ``routereval``: RouterEval ``router_dataset/<bench>.pkl`` (a pickle: load only files you
   trust), either per benchmark ``{"easy"|"hard": {size: {group: {"data": {"train_score",
   "val_score", "test_score"}, "model"?}}}, "prompt": {"train_prompt", ...},
   "embedding"?: {"train_embed", ...}}`` or one pool ``{"data": ..., "prompt": ...,
   "model"?}``. Its splits and pools are kept as given.
-- ``long``: this schema itself as CSV or parquet (query columns may sit in the same file).
+- ``long``: this schema itself as CSV or parquet files (query columns may sit in the same file;
+  a split column keeps its splits).
 
-Malformed input raises :class:`OutcomeFormatError` naming the file, the row and the field.
-Queries with a missing score are dropped and counted (``on_missing="drop"``) or rejected
-(``"error"``).
+Malformed input raises :class:`OutcomeFormatError` naming the file (as given), the row and the
+field. Queries with a missing score are dropped and counted (``on_missing="drop"``) or
+rejected (``"error"``). Which queries train, validate and test is decided one level up, in
+:mod:`routerlab.kmodel.importers_roles`.
 """
 
 from __future__ import annotations
@@ -31,12 +38,14 @@ import json
 import math
 import pickle
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from routerlab.kmodel.importers_routellm import read_routellm
 from routerlab.kmodel.outcomes import (
     OPTIONAL_COLUMNS,
     OUTCOME_COLUMNS,
@@ -44,29 +53,19 @@ from routerlab.kmodel.outcomes import (
     OutcomeFormatError,
     Outcomes,
     check_on_missing,
+    drop_incomplete,
     finish_outcomes,
     first_bad,
     queries_frame,
+    row_query_id,
     validate,
 )
 
-FORMATS = ("routerbench", "routerdc", "routerarena", "routereval", "long")
+FORMATS = ("routerbench", "routerdc", "routerarena", "routellm", "routereval", "long")
 GROUP_NAMES = {"all_strong": "all_strong", "all-strong": "all_strong", "allstrong": "all_strong",
                "all_weak": "all_weak", "all-weak": "all_weak", "allweak": "all_weak",
                "strong_to_weak": "strong_to_weak", "strong-to-weak": "strong_to_weak",
                "strongtoweak": "strong_to_weak"}
-
-
-def _drop_incomplete(table: pd.DataFrame, n_models: int, on_missing: str, where: str) -> tuple[pd.DataFrame, int]:
-    """Drop queries lacking a score for some model (RouterBench/RouterArena have a few)."""
-    ok = table.dropna(subset=["score"])
-    counts = ok.groupby("query_id")["model"].nunique()
-    incomplete = set(table["query_id"]) - set(counts[counts == n_models].index)
-    if incomplete and on_missing == "error":
-        first = sorted(incomplete)[0]
-        raise OutcomeFormatError(where, f"{len(incomplete)} queries lack a score for some model (first: {first!r}); "
-                                 "set on_missing: drop to skip them", field="score")
-    return table[~table["query_id"].isin(incomplete)], len(incomplete)
 
 
 # --- RouterBench CSV --------------------------------------------------------------------------
@@ -105,6 +104,7 @@ def read_routerbench(paths: Sequence[str | Path], *, on_missing: str = "drop") -
     """RouterBench outcome CSVs (RouterDC's 0-shot split); cost from ``<model>|total_cost``."""
     check_on_missing(on_missing)
     frames, qrows, models_seen, stats = [], [], None, {}
+    first_seen: dict[str, tuple[Path, int, dict[str, float], str]] = {}  # sample_id -> its first file, row, scores
     for path in map(Path, paths):
         try:
             df = pd.read_csv(path)
@@ -144,34 +144,28 @@ def read_routerbench(paths: Sequence[str | Path], *, on_missing: str = "drop") -
                                      row=int(incomplete.min()), field="score")
         t = t[~t["_row"].isin(incomplete)]
         n_drop = len(incomplete)
-        # RouterBench repeats a few sample_ids: an identical repeat is dropped, a conflicting one is an error.
-        kept_rows = sorted(set(t["_row"]))
-        first_row: dict[str, int] = {}
+        # RouterBench repeats a few sample_ids, and a dev folder and a full one share rows: an identical
+        # repeat (same scores and prompt, in this file or an earlier one) is dropped, a conflicting one is an error.
+        scores_by_row = {r: dict(zip(g["model"], g["score"])) for r, g in t.groupby("_row")}
         repeats = set()
-        for r in kept_rows:
+        for r in sorted(scores_by_row):
             sid = ids.iloc[r - 1]
-            if sid in first_row:
-                a = t[t["_row"] == first_row[sid]].set_index("model")["score"]
-                b = t[t["_row"] == r].set_index("model")["score"]
-                if not a.equals(b) or prompts[first_row[sid] - 1] != prompts[r - 1]:
-                    raise OutcomeFormatError(path, f"sample_id {sid!r} repeats row {first_row[sid]} with different "
-                                             "scores or prompt", row=r, field="sample_id")
+            if sid in first_seen:
+                p0, r0, scores0, prompt0 = first_seen[sid]
+                if scores0 != scores_by_row[r] or prompt0 != prompts[r - 1]:
+                    where = f"row {r0}" if p0 == path else f"{p0} row {r0}"
+                    raise OutcomeFormatError(path, f"sample_id {sid!r} repeats {where} with different scores or "
+                                             "prompt", row=r, field="sample_id")
                 repeats.add(r)
             else:
-                first_row[sid] = r
-        t = t[~t["_row"].isin(repeats)].drop(columns="_row")
-        frames.append(t)
-        for sid, r in first_row.items():
-            qrows.append({"query_id": sid, "dataset": str(df["eval_name"].iloc[r - 1]),
-                          "category": str(df["eval_name"].iloc[r - 1]), "prompt": prompts[r - 1], "split": None})
-        stats[path.name] = {"rows": len(df), "dropped_missing": n_drop, "dropped_repeats": len(repeats)}
+                first_seen[sid] = (path, r, scores_by_row[r], prompts[r - 1])
+                qrows.append({"query_id": sid, "dataset": str(df["eval_name"].iloc[r - 1]),
+                              "category": str(df["eval_name"].iloc[r - 1]), "prompt": prompts[r - 1], "split": None})
+        frames.append(t[~t["_row"].isin(repeats)].drop(columns="_row"))
+        stats[str(path)] = {"rows": len(df), "dropped_missing": n_drop, "dropped_repeats": len(repeats)}
     table = pd.concat(frames, ignore_index=True)
-    queries = queries_frame(qrows)
-    dup = queries["query_id"].duplicated()
-    if dup.any():
-        raise OutcomeFormatError(paths[-1], f"sample_id {queries['query_id'][dup].iloc[0]!r} appears in two files",
-                                 field="sample_id")
-    return finish_outcomes(table, queries, {"format": "routerbench", "files": stats}, ", ".join(map(str, paths)))
+    return finish_outcomes(table, queries_frame(qrows), {"format": "routerbench", "files": stats},
+                           ", ".join(map(str, paths)))
 
 
 # --- RouterDC JSON ----------------------------------------------------------------------------
@@ -182,9 +176,15 @@ def _routerdc_dataset(stem: str) -> str:
 
 
 def read_routerdc(paths: Sequence[str | Path], *, on_missing: str = "drop") -> Outcomes:
-    """RouterDC JSON arrays of {question, scores}; no token counts or costs (cost columns NaN)."""
+    """RouterDC JSON arrays of {question, scores}; no token counts or costs (cost columns NaN).
+
+    Query ids are :func:`~routerlab.kmodel.outcomes.row_query_id` of (file stem, item index,
+    question), so the same file name in two folders does not clash; the same item read twice
+    (same name, index and question) is merged when its scores agree and an error otherwise.
+    """
     check_on_missing(on_missing)
-    rows, qrows, models_seen = [], [], None
+    rows, qrows, models_seen, first_file, merged = [], [], None, None, 0
+    seen: dict[str, tuple[Path, int, dict[str, float]]] = {}
     for path in map(Path, paths):
         try:
             items = json.loads(path.read_text())
@@ -208,24 +208,34 @@ def read_routerdc(paths: Sequence[str | Path], *, on_missing: str = "drop") -> O
             if not isinstance(scores, dict) or not scores:
                 raise OutcomeFormatError(path, "expected a non-empty {model: score} mapping", row=i, field="scores")
             if models_seen is None:
-                models_seen = sorted(scores)
+                models_seen, first_file = sorted(scores), path
             elif sorted(scores) != models_seen:
-                raise OutcomeFormatError(path, f"models differ from the first item's: "
+                raise OutcomeFormatError(path, f"models differ from those of {first_file} row 0: "
                                          f"{sorted(set(scores) ^ set(models_seen))}", row=i, field="scores")
-            qid = f"{path.stem}:{i}"
             for m, v in scores.items():
                 if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
                     raise OutcomeFormatError(path, f"score of {m!r} is {v!r}, expected a finite number", row=i,
                                              field=f"scores.{m}")
-                rows.append((qid, m, float(v)))
+            values = {m: float(v) for m, v in scores.items()}
+            qid = row_query_id(path.stem, i, q)
+            if qid in seen:
+                p0, i0, values0 = seen[qid]
+                if values0 != values:
+                    raise OutcomeFormatError(path, f"item repeats {p0} row {i0} (same file name, row and question) "
+                                             "with different scores", row=i, field="scores")
+                merged += 1
+                continue
+            seen[qid] = (path, i, values)
+            rows += [(qid, m, v) for m, v in values.items()]
             qrows.append({"query_id": qid, "dataset": _routerdc_dataset(path.stem),
                           "category": _routerdc_dataset(path.stem), "prompt": q, "split": None})
     if not rows:
         raise OutcomeFormatError(", ".join(map(str, paths)), "no items")
     t = pd.DataFrame(rows, columns=["query_id", "model", "score"])
     t["prompt_tokens"] = t["completion_tokens"] = t["cost"] = np.nan
-    return finish_outcomes(t, queries_frame(qrows), {"format": "routerdc", "files": [str(p) for p in paths]},
-                   ", ".join(map(str, paths)))
+    meta = {"format": "routerdc", "files": [str(p) for p in paths], "merged_repeats": merged,
+            "query_id": "file stem:item index:sha256(question)[:8]"}
+    return finish_outcomes(t, queries_frame(qrows), meta, ", ".join(map(str, paths)))
 
 
 # --- RouterArena JSONL ------------------------------------------------------------------------
@@ -241,9 +251,15 @@ def _get(obj: Mapping[str, Any], dotted: str) -> Any:
 
 
 def read_routerarena(paths: Sequence[str | Path], *, on_missing: str = "drop") -> Outcomes:
-    """RouterArena per-model prediction files; tokens from token_usage, cost from inference_cost."""
+    """RouterArena per-model prediction files; tokens from token_usage, cost from inference_cost.
+
+    Every row of one file names the same model (``llm_selected``), but one model's rows may span
+    several files (a dev folder and another one); the same ``global_index`` twice for one model
+    is an error naming both files and lines.
+    """
     check_on_missing(on_missing)
-    rows, prompts, datasets, seen_models = [], {}, {}, {}
+    rows, prompts, datasets, models = [], {}, {}, set()
+    first_line: dict[tuple[str, str], tuple[Path, int]] = {}  # (global_index, model) -> where it was read
     for path in map(Path, paths):
         model = None
         with open(path, encoding="utf-8") as f:
@@ -263,13 +279,15 @@ def read_routerarena(paths: Sequence[str | Path], *, on_missing: str = "drop") -
                     raise OutcomeFormatError(path, "missing model name", row=row, field="llm_selected")
                 if model is None:
                     model = m
-                    if m in seen_models:
-                        raise OutcomeFormatError(path, f"model {m!r} also in {seen_models[m]}; one file per model",
-                                                 row=row, field="llm_selected")
-                    seen_models[m] = path.name
                 elif m != model:
                     raise OutcomeFormatError(path, f"model {m!r} differs from the file's first row ({model!r}); "
-                                             "one file per model", row=row, field="llm_selected")
+                                             "one model per file", row=row, field="llm_selected")
+                models.add(m)
+                if (gid, m) in first_line:
+                    p0, l0 = first_line[(gid, m)]
+                    raise OutcomeFormatError(path, f"global_index {gid!r} of model {m!r} was already read at {p0}: "
+                                             f"line {l0}; each query once per model", row=row, field="global_index")
+                first_line[(gid, m)] = (path, line_no)
                 score = _get(obj, "evaluation_result.score")
                 if score is None and on_missing == "drop":
                     continue
@@ -294,12 +312,7 @@ def read_routerarena(paths: Sequence[str | Path], *, on_missing: str = "drop") -
     if not rows:
         raise OutcomeFormatError(", ".join(map(str, paths)), "no scored rows")
     t = pd.DataFrame(rows)
-    dup = t.duplicated(["query_id", "model"])
-    if dup.any():
-        r = t[dup].iloc[0]
-        raise OutcomeFormatError(seen_models[r.model], f"global_index {r.query_id!r} appears twice",
-                                 field="global_index")
-    t, n_drop = _drop_incomplete(t, len(seen_models), on_missing, ", ".join(map(str, paths)))
+    t, n_drop = drop_incomplete(t, len(models), on_missing, ", ".join(map(str, paths)))
     ids = list(dict.fromkeys(t["query_id"]))
     q = queries_frame({"query_id": i, "dataset": datasets[i], "category": datasets[i], "prompt": prompts.get(i, ""),
                         "split": None} for i in ids)
@@ -317,7 +330,7 @@ def _load_pickle(path: Path) -> dict[str, Any]:
 
     try:
         with open(path, "rb") as f:
-            obj = pickle.load(f)  # noqa: S301 - RouterEval ships pickles; load only files you trust
+            obj = pickle.load(f)
     except (pickle.UnpicklingError, EOFError, AttributeError, ModuleNotFoundError, ValueError) as e:
         raise OutcomeFormatError(path, f"not a readable RouterEval pickle ({type(e).__name__}: {e})") from None
     if not isinstance(obj, dict):
@@ -416,46 +429,102 @@ def routereval_embeddings(path: str | Path) -> np.ndarray | None:
 # --- our long format --------------------------------------------------------------------------
 
 
-def read_long(path: str | Path) -> Outcomes:
-    """The long schema itself as CSV or parquet; query columns may be in the same file."""
-    path = Path(path)
+SPLIT_NAMES = {"train": "train", "training": "train", "validation": "validation", "val": "validation",
+               "valid": "validation", "dev": "validation", "test": "test"}
+
+
+def _read_long_file(path: Path, split_column: str | None) -> pd.DataFrame:
     try:
         df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    except Exception as e:  # parser errors come in many types
+    except (ValueError, OSError, ImportError) as e:  # parser errors (all ValueErrors), I/O, no parquet engine
         raise OutcomeFormatError(path, f"not a readable table ({type(e).__name__}: {e})") from None
     missing = [c for c in OUTCOME_COLUMNS if c not in df.columns]
     if missing:
         raise OutcomeFormatError(path, f"missing column(s) {missing}; expected {list(OUTCOME_COLUMNS)}",
                                  field=missing[0])
+    if split_column is not None:
+        if split_column not in df.columns:
+            raise OutcomeFormatError(path, "missing split column (kmodel.imports.<name>.split_column)",
+                                     field=split_column)
+        split = df[split_column].map(lambda v: SPLIT_NAMES.get(str(v).strip().lower()) if pd.notna(v) else None)
+        bad = first_bad(split.isna().to_numpy())
+        if bad is not None:
+            raise OutcomeFormatError(path, f"split {df[split_column].iloc[bad]!r} is not one of "
+                                     f"{sorted(SPLIT_NAMES)}", row=bad + 1, field=split_column)
+        df = df.drop(columns=[split_column]).assign(split=split)
     df["query_id"] = df["query_id"].astype(str).where(df["query_id"].notna(), None)
     df["model"] = df["model"].astype(str).where(df["model"].notna(), None)
+    return df.assign(_file=str(path), _row=np.arange(len(df)) + 1)
+
+
+def read_long(paths: str | Path | Sequence[str | Path], *, split_column: str | None = None) -> Outcomes:
+    """The long schema itself as CSV or parquet files; query columns may be in the same file.
+
+    Several files are one table (e.g. one file per model); a (query, model) row twice is an
+    error naming both files and rows. ``split_column`` names a column holding each row's split
+    (train / validation / test; val, valid and dev mean validation); by default a ``split``
+    column is used when present.
+    """
+    paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+    df = pd.concat([_read_long_file(p, split_column) for p in paths], ignore_index=True)
+    keys = ["pool", "query_id", "model"] if "pool" in df.columns else ["query_id", "model"]
+    dup = first_bad(df.duplicated(keys, keep="first").to_numpy())
+    if dup is not None:
+        key = df[keys].iloc[dup]
+        first = df.index[(df[keys] == key).all(axis=1)][0]
+        p0, r0 = df["_file"].iat[first], df["_row"].iat[first]
+        where = f"row {r0}" if p0 == df["_file"].iat[dup] else f"{p0} row {r0}"
+        raise OutcomeFormatError(df["_file"].iat[dup], f"duplicate row for {dict(key)} (first at {where})",
+                                 row=int(df["_row"].iat[dup]), field="query_id")
     qcols = [c for c in QUERY_COLUMNS if c in df.columns]
     q = df[qcols].drop_duplicates("query_id").copy()
     for c in QUERY_COLUMNS:
         if c not in q:
             q[c] = q["query_id"] if c == "prompt" else (None if c == "split" else "all")
     keep = list(OUTCOME_COLUMNS) + [c for c in OPTIONAL_COLUMNS if c in df.columns]
-    out = Outcomes(df[keep].copy(), queries_frame(q[list(QUERY_COLUMNS)].to_dict("records")),
-                   {"format": "long", "file": str(path)})
-    validate(out, path)  # rows numbered as in the file, before any reordering
-    return finish_outcomes(out.table, out.queries, out.meta, str(path))
+    label = ", ".join(map(str, paths))
+    meta = {"format": "long", "file": label} if len(paths) == 1 else {"format": "long", "files": list(map(str, paths))}
+    out = Outcomes(df[keep].copy(), queries_frame(q[list(QUERY_COLUMNS)].to_dict("records")), meta)
+    try:
+        validate(out, label)  # before any reordering, so a row number maps back to its file and row
+    except OutcomeFormatError as e:
+        if not isinstance(e.row, int):
+            raise
+        raise OutcomeFormatError(df["_file"].iat[e.row - 1], e.problem, row=int(df["_row"].iat[e.row - 1]),
+                                 field=e.field) from None
+    return finish_outcomes(out.table, out.queries, out.meta, label)
 
 
-def read_source(fmt: str, paths: Sequence[str | Path], *, on_missing: str = "drop") -> Outcomes:
-    """Dispatch to the importer of ``fmt`` (one of :data:`FORMATS`)."""
+def read_source(fmt: str, paths: Sequence[str | Path], *, on_missing: str = "drop",
+                questions: Sequence[str | Path] = (), exclude_prompts: Sequence[str | Path] = (),
+                split_column: str | None = None) -> Outcomes:
+    """Dispatch to the importer of ``fmt`` (one of :data:`FORMATS`); the queries' splits are as the files
+    give them (RouterEval, a long table's split column) or None (see :mod:`routerlab.kmodel.importers_roles`).
+
+    ``questions`` and ``exclude_prompts`` are RouteLLM's MT-bench questions and contaminated-prompt
+    lists (format ``routellm`` only); ``split_column`` names a long table's split column.
+    """
     if not paths:
         raise ValueError(f"format {fmt!r}: no files given")
-    missing = [str(p) for p in paths if not Path(p).is_file()]
+    missing = [str(p) for p in [*paths, *questions, *exclude_prompts] if not Path(p).is_file()]
     if missing:
         raise FileNotFoundError(f"outcome file(s) not found: {missing}")
+    if fmt != "routellm" and (questions or exclude_prompts):
+        raise ValueError(f"format {fmt!r}: questions and exclude_prompts are for format 'routellm'")
+    if fmt != "long" and split_column is not None:
+        raise ValueError(f"format {fmt!r}: split_column is for format 'long'")
     if fmt == "routerbench":
         return read_routerbench(paths, on_missing=on_missing)
     if fmt == "routerdc":
         return read_routerdc(paths, on_missing=on_missing)
     if fmt == "routerarena":
         return read_routerarena(paths, on_missing=on_missing)
-    if fmt in ("routereval", "long"):
+    if fmt == "routellm":
+        return read_routellm(paths, questions=questions, exclude_prompts=exclude_prompts, on_missing=on_missing)
+    if fmt == "long":
+        return read_long(paths, split_column=split_column)
+    if fmt == "routereval":
         if len(paths) != 1:
             raise ValueError(f"format {fmt!r} reads one file per source, got {len(paths)}")
-        return read_routereval(paths[0]) if fmt == "routereval" else read_long(paths[0])
+        return read_routereval(paths[0])
     raise ValueError(f"unknown outcome format {fmt!r}; supported: {list(FORMATS)}")

@@ -21,9 +21,11 @@ Malformed input raises :class:`OutcomeFormatError` naming the file, the row and 
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,7 +51,7 @@ class OutcomeFormatError(ValueError):
         if field is not None:
             where += f", field {field!r}"
         super().__init__(f"{where}: {problem}")
-        self.path, self.row, self.field = str(path), row, field
+        self.path, self.row, self.field, self.problem = str(path), row, field, problem
 
 
 @dataclass
@@ -87,7 +89,7 @@ class Outcomes:
         write_frame(Path(out_dir) / "outcomes.parquet", self.table, meta=meta)
 
     @classmethod
-    def load(cls, out_dir: str | Path) -> "Outcomes":
+    def load(cls, out_dir: str | Path) -> Outcomes:
         path = Path(out_dir) / "outcomes.parquet"
         meta = read_frame_meta(path)
         if meta.get("version") != OUTCOMES_VERSION:
@@ -109,7 +111,7 @@ def validate(out: Outcomes, where: str | Path = "outcome table") -> Outcomes:
 
     Rows are numbered from 1 in table order (for a long-format file: its data rows).
     """
-    label = lambda i: i + 1  # noqa: E731
+    label = lambda i: i + 1
     t, q = out.table, out.queries
     for name, frame, cols in (("outcomes", t, OUTCOME_COLUMNS), ("queries", q, QUERY_COLUMNS[:1])):
         missing = [c for c in cols if c not in frame.columns]
@@ -173,6 +175,30 @@ def validate(out: Outcomes, where: str | Path = "outcome table") -> Outcomes:
                 f"models (first: query {short.index[0]!r} has no row for {lacking[:5]}); every query needs a row "
                 "for every model", field="model")
     return out
+
+
+def drop_incomplete(table: pd.DataFrame, n_models: int, on_missing: str, where: str | Path
+                    ) -> tuple[pd.DataFrame, int]:
+    """Drop (and count) queries lacking a score for some model; ``on_missing="error"`` raises instead."""
+    ok = table.dropna(subset=["score"])
+    counts = ok.groupby("query_id")["model"].nunique()
+    incomplete = set(table["query_id"]) - set(counts[counts == n_models].index)
+    if incomplete and on_missing == "error":
+        first = min(incomplete)
+        raise OutcomeFormatError(where, f"{len(incomplete)} queries lack a score for some model (first: {first!r}); "
+                                 "set on_missing: drop to skip them", field="score")
+    return table[~table["query_id"].isin(incomplete)], len(incomplete)
+
+
+def row_query_id(stem: str, row: int, text: str) -> str:
+    """``{file stem}:{row}:{8 hex of sha256(text)}``: the id of a query read from row ``row`` of a file.
+
+    Stable (it does not depend on the folder, the file order or the other files of a source)
+    and unique across folders: the same file name in two folders gives the same id only for
+    the same row with the same text, which is then the same query (merged when its scores
+    agree, an error naming both files when they differ).
+    """
+    return f"{stem}:{row}:{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
 
 
 def queries_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
