@@ -21,6 +21,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/token_router.smk"
 include: "workflow/rules/kmodel.smk"
+include: "workflow/rules/leaderboard.smk"
 
 
 report: "workflow/report/workflow.rst"

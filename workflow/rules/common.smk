@@ -108,6 +108,9 @@ PATHS = {
     "routereval_selections": "results/kmodel/{source}/routereval_{difficulty}.selections.parquet",
     "r2router_bundle": "results/kmodel/{source}/r2router/category_router",
     "r2router": "results/kmodel/{source}/r2router.json",
+    # leaderboard.smk, per {source}
+    "leaderboard_source": "results/leaderboard/{source}.json",
+    "leaderboard_picks": "results/leaderboard/{source}.picks.parquet",
 }
 
 
@@ -174,6 +177,7 @@ def all_targets():
         ]
         + token_router_targets()
         + kmodel_targets()
+        + leaderboard_targets()
     )
 
 
@@ -523,3 +527,33 @@ def kmodel_bundle(wildcards):
         wildcards.source,
     )
     return str(external) if external else kmodel_retrain_target(wildcards)
+
+
+# --- leaderboard (leaderboard.smk) ---
+
+
+LEADERBOARD = config.get("leaderboard", {})
+LEADERBOARD_SOURCES = LEADERBOARD.get("sources") or KMODEL_SOURCES
+for _key in ("sources", "pairs"):
+    _unknown = sorted(set(LEADERBOARD.get(_key) or []) - set(KMODEL_SOURCES))
+    if _unknown:
+        raise WorkflowError(
+            f"config key leaderboard.{_key}: {_unknown} are not kmodel sources "
+            f"(known: {KMODEL_SOURCES or 'none: the config has no kmodel section'}); "
+            "name a source of kmodel.imports, or 'pipeline' for kmodel.pool"
+        )
+
+
+def leaderboard_targets():
+    if not (LEADERBOARD.get("sources") and KMODEL_SOURCES):
+        return []
+    return [rules.leaderboard_table.output.md, rules.reproduce_table.output.md]
+
+
+def leaderboard_spec(wildcards):
+    src = KMODEL["sources"][wildcards.source]
+    spec = {k: v for k, v in LEADERBOARD.items() if k not in ("sources", "pairs")}
+    spec["pair"] = LEADERBOARD.get("pairs", {}).get(wildcards.source)
+    spec["format"] = src["format"]
+    spec["prices"] = src.get("prices", {})
+    return canonical(spec)
