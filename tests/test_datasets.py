@@ -511,7 +511,7 @@ def test_bad_routerxbench_template_and_json(tmp_path):
 def test_unknown_format_source_and_keys(tmp_path):
     with pytest.raises(DatasetError, match=r"unknown format 'gsm9k'.*'gsm8k'.*'humaneval'.*'mmlu_pro'"):
         load_dataset("x", {"source": "local", "path": str(tmp_path), "format": "gsm9k"})
-    with pytest.raises(DatasetError, match=r"`source:` must be one of \['builtin', 'local', 'hf', 'url', 'package'\]"):
+    with pytest.raises(DatasetError, match=r"`source:` must be one of \['builtin', 'local', 'hf', 'url', 'package', 'decision_log'\]"):
         load_dataset("x", {"source": "ftp", "format": "gsm8k"})
     with pytest.raises(DatasetError, match=r"unknown spec key\(s\) \['hub_spilt'\]"):
         load_dataset("x", {"catalog": "gsm8k", "hub_spilt": "test"})

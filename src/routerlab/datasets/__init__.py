@@ -28,11 +28,13 @@ Nothing is downloaded at import time.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from ._builtin import GENERATORS, generate
+from ._builtin import GENERATOR_ALIASES, GENERATORS, generate
 from ._core import (
     COLUMNS,
     DEFAULT_FRACTIONS,
@@ -51,23 +53,50 @@ from ._core import (
     shuffled_order,
     validate_schema,
 )
-from ._formats import FORMATS, check_generic_spec, get_format, last_boxed, parse_mc_instruction, row_error
+from ._formats import (
+    FORMATS,
+    NotText,
+    check_generic_spec,
+    get_format,
+    last_boxed,
+    parse_mc_instruction,
+    reference_text,
+    row_error,
+    text,
+)
 from ._sources import SOURCES, cache_dir
 from .catalog import CATALOG, CATALOG_ALIASES
 
 __all__ = [
-    "SCHEMA_VERSION", "COLUMNS", "TASKS", "SPLITS", "DEFAULT_FRACTIONS", "CATALOG", "FORMATS", "GENERATORS",
-    "SOURCE_KINDS", "DatasetError", "DatasetUnavailableError", "load_dataset", "assign_splits", "resolve_spec",
-    "validate_schema", "last_boxed", "parse_mc_instruction", "cache_dir",
+    "CATALOG",
+    "COLUMNS",
+    "DEFAULT_FRACTIONS",
+    "FORMATS",
+    "GENERATORS",
+    "SCHEMA_VERSION",
+    "SOURCE_KINDS",
+    "SPLITS",
+    "TASKS",
+    "DatasetError",
+    "DatasetUnavailableError",
+    "assign_splits",
+    "cache_dir",
+    "check_spec",
+    "last_boxed",
+    "load_dataset",
+    "parse_mc_instruction",
+    "resolve_spec",
+    "validate_schema",
 ]
 
-SOURCE_KINDS = ("builtin", "local", "hf", "url", "package")
+SOURCE_KINDS = ("builtin", "local", "hf", "url", "package", "decision_log")
 SPEC_KEYS = frozenset({
     "source", "format", "path", "url", "hub_id", "hub_config", "hub_split", "hub_revision", "generator", "n", "seed",
     "limit", "split", "catalog", "columns", "task", "meta_columns", "file_type", "glob", "package", "timeout",
     "on_missing_reference", "local_hint", "description",
 })
 MISSING_REFERENCE_POLICIES = ("drop", "keep", "error")
+LOCAL_PATH_SOURCES = ("local", "decision_log")  # sources whose `path` is on this machine (checked at parse time)
 
 
 def resolve_spec(name: str, spec: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -91,6 +120,46 @@ def resolve_spec(name: str, spec: Mapping[str, Any] | None) -> dict[str, Any]:
     return spec
 
 
+def check_spec(name: str, spec: Mapping[str, Any] | None, default_split: Mapping[str, float] | None = None
+               ) -> dict[str, Any]:
+    """Everything about a spec that can be checked without reading the data (parse time, cheap).
+
+    Resolves the catalog entry and the keys, then per source: a known generator and a positive
+    ``n`` (builtin), a known format (and a complete ``columns``/``task`` for generic), an
+    existing ``path`` (local). Returns the resolved spec with ``split`` set to the effective
+    fractions (the spec's own, else ``default_split``). Raises ``DatasetError``.
+    """
+    spec = resolve_spec(name, spec)
+    _int(spec, "seed", name, default=0)
+    _int(spec, "limit", name, minimum=1)
+    where = f"dataset {name!r}: split" if spec.get("split") is not None else "splits"
+    fractions = check_fractions(spec.get("split", default_split), where=where)
+    if spec["source"] == "builtin":
+        generator = spec.get("generator")
+        if not isinstance(generator, str) or GENERATOR_ALIASES.get(generator, generator) not in GENERATORS:
+            raise DatasetError(f"dataset {name!r}: unknown builtin generator {generator!r}; set `generator:` to one "
+                               f"of {sorted(GENERATORS)}")
+        _int(spec, "n", name, default=100, minimum=1)
+    else:
+        fmt = get_format(spec.get("format"), name)
+        if fmt.task is None:
+            check_generic_spec(spec, name)
+        policy = spec.get("on_missing_reference", "drop")
+        if policy not in MISSING_REFERENCE_POLICIES:
+            raise DatasetError(f"dataset {name!r}: on_missing_reference must be one of "
+                               f"{list(MISSING_REFERENCE_POLICIES)}, got {policy!r}")
+    if spec["source"] in LOCAL_PATH_SOURCES:
+        path = spec.get("path")
+        if not path:
+            raise DatasetError(f"dataset {name!r}: source {spec['source']} needs `path:` (a file, or a directory of "
+                               "files)")
+        if not Path(str(path)).expanduser().exists():
+            hint = f" ({spec['local_hint']})" if spec.get("local_hint") else ""
+            raise DatasetError(f"dataset {name!r}: path {str(path)!r} does not exist (relative paths start at "
+                               f"{Path.cwd()}); point `path:` at your copy of the data{hint}")
+    return {**spec, "split": fractions}
+
+
 def _int(spec: Mapping[str, Any], key: str, name: str, default: Any = None, minimum: int | None = None) -> Any:
     v = spec.get(key, default)
     if v is None:
@@ -112,20 +181,22 @@ def _normalise_rows(name: str, spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     no_ref: list[str] = []
     for raw in SOURCES[spec["source"]](name, spec, fmt):
-        out = fmt.parse(raw, spec)
-        task = out.get("task") or fmt.task
+        out: dict[str, Any] = {}
+        try:
+            out = fmt.parse(raw, spec)
+            task = out.get("task") or fmt.task
+            prompt, ref = text(out.get("prompt")), reference_text(out.get("reference"), task)
+            choices = [text(c) for c in (out.get("choices") or [])]
+        except NotText as e:
+            raise row_error(raw, str(e), "store the field as text (or as what the format documents)",
+                            out.get("id")) from None
         rid = out.get("id")
         if rid is None or str(rid) == "":
             rid = f"{name}-{raw.stem}-{raw.index}" if raw.stem else f"{name}-{raw.index}"
         rid = str(rid)
-        prompt = out.get("prompt")
-        prompt = "" if prompt is None else (prompt if isinstance(prompt, str) else str(prompt))
         if not prompt.strip():
             raise row_error(raw, "has no prompt (the question/instruction is missing, empty or null)",
                             "give the row a non-empty question/instruction, or delete the row from the file", rid)
-        choices = [str(c) for c in (out.get("choices") or [])]
-        ref = out.get("reference")
-        ref = "" if ref is None else str(ref)
         if task == "mc":
             if len(choices) < 2:
                 raise row_error(raw, f"multiple-choice row with {len(choices)} option(s)", "give it at least 2 "

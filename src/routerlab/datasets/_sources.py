@@ -17,6 +17,7 @@ from routerlab.core.io import atomic_path
 from ._core import DatasetError, DatasetUnavailableError, log
 from ._formats import Format
 from ._readers import RawRow, expand_path, read_file, stem
+from .decision_logs import decision_log_rows
 
 # pip name → (module, data file candidates relative to the module directory)
 PACKAGE_DATA: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -161,4 +162,5 @@ def package_rows(name: str, spec: Mapping[str, Any], fmt: Format) -> Iterator[Ra
         yield r
 
 
-SOURCES = {"local": local_rows, "url": url_rows, "hf": hf_rows, "package": package_rows}
+SOURCES = {"local": local_rows, "url": url_rows, "hf": hf_rows, "package": package_rows,
+           "decision_log": decision_log_rows}
