@@ -31,3 +31,13 @@ def test_oversized_prompt_gets_its_own_batch():
 def test_rejects_nonpositive_budget():
     with pytest.raises(ValueError, match="token_budget"):
         token_budget_batches([1], 0, 4)
+
+
+def test_max_padding_splits_batches_whose_padding_would_dominate():
+    lengths = [100, 90, 30, 28, 27]
+    # Without a cap all five share one batch padded to 100 tokens: 500 padded, 275 real.
+    assert token_budget_batches(lengths, token_budget=1000, max_batch_size=8) == [[0, 1, 2, 3, 4]]
+    # With 20 %: [100, 90] pads 10 of 200 (5 %); adding 30 would pad 80 of 300 -> new batch;
+    # [30, 28, 27] pads 5 of 90.
+    assert token_budget_batches(lengths, 1000, 8, max_padding=0.2) == [[0, 1], [2, 3, 4]]
+    assert token_budget_batches(lengths, 1000, 8, max_padding=1.0) == [[0, 1, 2, 3, 4]]

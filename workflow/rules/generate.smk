@@ -17,7 +17,9 @@ rule generate:
     params:
         runtime=model_runtime,
         style=config_slice("generation", "style"),
+        mc_answers=config_slice("generation", "mc_answers", default="generate"),
         sampling=config_slice("generation", "sampling"),
+        prompt_overflow=config_slice("generation", "prompt_overflow", default="reject"),
     script:
         "../scripts/generate.py"
 

@@ -100,6 +100,8 @@ rule table_operating_points:
 rule plot_call_performance:
     input:
         curves=run_files("curve"),
+        metrics=run_files("metrics"),
+        labels=expand(path("labels"), dataset=TEST_SETS),
     output:
         report(
             "results/plots/call_performance.png",
@@ -115,6 +117,7 @@ rule plot_call_performance:
         "../../envs/cpu.yaml"
     params:
         y="performance",
+        routers=router_specs(),
     script:
         "../scripts/plot_curves.py"
 
@@ -122,6 +125,8 @@ rule plot_call_performance:
 rule plot_recovery:
     input:
         curves=run_files("curve"),
+        metrics=run_files("metrics"),
+        labels=expand(path("labels"), dataset=TEST_SETS),
     output:
         report(
             "results/plots/recovery.png",
@@ -137,6 +142,7 @@ rule plot_recovery:
         "../../envs/cpu.yaml"
     params:
         y="recovery",
+        routers=router_specs(),
     script:
         "../scripts/plot_curves.py"
 

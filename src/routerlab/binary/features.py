@@ -16,14 +16,16 @@ top-k logits per query) and ``index.parquet`` (row order = dataset order of ids)
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from routerlab.core.batching import padded_batches
 from routerlab.core.io import read_frame, read_json, write_array, write_frame, write_json
+from routerlab.lm.loglik import MAX_PADDING, option_scores
 from routerlab.lm.models import load_causal_lm
 from routerlab.lm.prompts import chat_text
 
@@ -61,23 +63,25 @@ class FeatureExtractor:
     """Batched, pooled-on-device extraction from a causal LM."""
 
     def __init__(self, model_dir: str, device: str = "auto", dtype: str = "auto",
-                 token_budget: int = 8192, max_batch_size: int = 32):
+                 token_budget: int = 8192, max_batch_size: int = 32, max_padding: float | None = MAX_PADDING):
         tokenizer, model = load_causal_lm(model_dir, device=device, dtype=dtype)
-        self._attach(tokenizer, model, tokenizer.pad_token_id, token_budget, max_batch_size)
+        self._attach(tokenizer, model, tokenizer.pad_token_id, token_budget, max_batch_size, max_padding)
 
     @classmethod
     def from_model(cls, model, pad_token_id: int, tokenizer=None, token_budget: int = 8192,
-                   max_batch_size: int = 32) -> "FeatureExtractor":
+                   max_batch_size: int = 32, max_padding: float | None = MAX_PADDING) -> FeatureExtractor:
         """Wrap a loaded model (benchmarks build one from a config with random weights)."""
         self = cls.__new__(cls)
-        self._attach(tokenizer, model, pad_token_id, token_budget, max_batch_size)
+        self._attach(tokenizer, model, pad_token_id, token_budget, max_batch_size, max_padding)
         return self
 
-    def _attach(self, tokenizer, model, pad_token_id: int, token_budget: int, max_batch_size: int) -> None:
+    def _attach(self, tokenizer, model, pad_token_id: int, token_budget: int, max_batch_size: int,
+                max_padding: float | None) -> None:
         self.tokenizer, self.model, self.pad_token_id = tokenizer, model, pad_token_id
         self.device = model.device
         self.token_budget = token_budget
         self.max_batch_size = max_batch_size
+        self.max_padding = max_padding
 
     def encode(self, conversations: Sequence[list[dict]]) -> list[list[int]]:
         return [self.tokenizer(chat_text(self.tokenizer, c), add_special_tokens=False)["input_ids"]
@@ -87,9 +91,14 @@ class FeatureExtractor:
                 progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
         return self.extract_ids(self.encode(conversations), progress)
 
-    def extract_ids(self, encoded: Sequence[Sequence[int]],
-                    progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
-        """Features of already-tokenised prompts (the chat template applied)."""
+    def extract_ids(self, encoded: Sequence[Sequence[int]], progress: Callable[[int, int], None] | None = None,
+                    option_ids: Sequence[Sequence[int]] | None = None) -> dict[str, Any]:
+        """Features of already-tokenised prompts (the chat template applied).
+
+        With ``option_ids`` (each prompt's option-letter token ids, ``lm.loglik.option_token_ids``)
+        the result also holds ``option_logprobs``: the multiple-choice answer scores, taken from the
+        same last-position logits as the logit statistics, so one pass gives the answer and the features.
+        """
         import torch
 
         n = len(encoded)
@@ -99,16 +108,23 @@ class FeatureExtractor:
         mean = np.zeros((n, n_states, hidden), dtype=np.float16)
         last = np.zeros((n, n_states, hidden), dtype=np.float16)
         stats = np.zeros((n, len(LOGIT_STATS) + 2 * TOP_K), dtype=np.float32)
+        scores: list[np.ndarray | None] = [None] * n
         for batch, ids, mask in padded_batches(encoded, self.pad_token_id, self.device, self.token_budget,
-                                               self.max_batch_size, progress=progress):
+                                               self.max_batch_size, progress=progress, max_padding=self.max_padding):
             with torch.inference_mode():
                 out = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=True,
                                  use_cache=False, logits_to_keep=1)
-                states = torch.stack(out.hidden_states, dim=1)  # [B, L+1, T, H]
-                m = mask.to(states.dtype)[:, None, :, None]
-                pooled_mean = (states * m).sum(dim=2) / m.sum(dim=2)
-                pooled_last = states[:, :, -1, :]
-                st = logit_statistics(out.logits[:, -1, :])
+                states = out.hidden_states  # L+1 tensors [B, T, H]
+                # Masked mean as one batched matrix product per layer ([B, 1, T] @ [B, T, H]): no
+                # [B, L+1, T, H] stack and no masked copy of every state.
+                weights = (mask / mask.sum(dim=1, keepdim=True)).to(states[0].dtype)[:, None, :]
+                pooled_mean = torch.cat([torch.bmm(weights, h) for h in states], dim=1)  # [B, L+1, H]
+                pooled_last = torch.stack([h[:, -1, :] for h in states], dim=1)
+                last_logits = out.logits[:, -1, :]
+                st = logit_statistics(last_logits)
+                if option_ids is not None:
+                    for i, s in zip(batch, option_scores(last_logits, [option_ids[i] for i in batch])):
+                        scores[i] = s
                 # One host copy per batch.
                 packed = torch.cat([pooled_mean.flatten(1).float(), pooled_last.flatten(1).float(), st], dim=1).cpu()
             packed = packed.numpy()
@@ -117,8 +133,11 @@ class FeatureExtractor:
             mean[idx] = packed[:, :size].reshape(-1, n_states, hidden)
             last[idx] = packed[:, size:2 * size].reshape(-1, n_states, hidden)
             stats[idx] = packed[:, 2 * size:]
-        return {"hidden_mean": mean, "hidden_last": last, "logit_stats": stats,
-                "n_tokens": np.array([len(e) for e in encoded], dtype=np.int32)}
+        result: dict[str, Any] = {"hidden_mean": mean, "hidden_last": last, "logit_stats": stats,
+                                  "n_tokens": np.array([len(e) for e in encoded], dtype=np.int32)}
+        if option_ids is not None:
+            result["option_logprobs"] = scores
+        return result
 
     def extract_naive(self, conversations: Sequence[list[dict]]) -> dict[str, np.ndarray]:
         """The common baseline: one prompt at a time, full logits, pooling on the host.

@@ -4,8 +4,9 @@ points, call-performance/recovery curves and reliability diagrams."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -170,32 +171,127 @@ def operating_points_table(threshold_paths: Sequence[str], curve_paths: Sequence
 
 CURVE_AXES = {
     "performance": "performance (mean correctness of routed answers)",
-    "recovery": "recovery rate (share of the weak-to-strong gap recovered)",
+    "recovery": "recovery rate (share of the weak-strong gap)",
 }
 
 
-def plot_curves(curve_paths: Sequence[str], out_png: str, y: str = "performance") -> None:
-    """One panel per test set, one line per router (seed 0 of each run; train set in the label)."""
+# Router kinds by the signal they read; a plot keeps the best router of each family (by test AUROC).
+ROUTER_FAMILIES = {
+    "logits": ("max_prob", "entropy", "confidence_margin"),
+    "hidden states": ("coe", "mean_probe", "layer_probe", "dirichlet_probe"),
+    "query text": ("embedding_mlp", "encoder_classifier"),
+    "self-based": ("semantic_entropy", "self_questioning"),
+}
+FAMILY_COLOURS = {"logits": "tab:orange", "hidden states": "tab:blue", "query text": "tab:green",
+                  "self-based": "tab:purple"}
+MAX_CURVES = 6  # per panel: the best router of each family, random and the oracle
 
-    by_test: dict[str, list[tuple[str, pd.DataFrame]]] = {}
+
+def router_family(kind: str) -> str:
+    return next((family for family, kinds in ROUTER_FAMILIES.items() if kind in kinds), kind)
+
+
+def oracle_curve(label_path: str | Path) -> pd.DataFrame:
+    """The oracle's curve on a test set: queries the strong model gains most on go to it first."""
+    from routerlab.binary.metrics import performance_curve
+
+    lab = read_frame(label_path)
+    t = lab[(lab["split"] == "test") & lab["usable"]]
+    w, s = t["weak_score"].to_numpy(float), t["strong_score"].to_numpy(float)
+    c = performance_curve(w, s, w - s)  # the k lowest scores (largest gain s - w) are escalated
+    return pd.DataFrame({"call_rate": c["call_rate"], "performance": c["performance"], "recovery": c["recovery"]})
+
+
+def select_curves(runs: dict[str, dict[str, Any]], max_curves: int = MAX_CURVES) -> list[str]:
+    """Labels of the runs one panel shows: random, then the best run (highest mean AUROC, ties by
+    name) of each router family, the families in order of their best AUROC, up to ``max_curves - 1``
+    (one place is the oracle's)."""
+    def auroc(label: str) -> float:
+        v = runs[label]["auroc"]
+        return -math.inf if v is None or (isinstance(v, float) and math.isnan(v)) else v
+
+    best: dict[str, str] = {}
+    for label in sorted(runs):
+        family = runs[label]["family"]
+        if family == "random":
+            continue
+        if family not in best or auroc(label) > auroc(best[family]):
+            best[family] = label
+    chosen = [label for label in sorted(runs) if runs[label]["family"] == "random"][:1]
+    ranked = sorted(best.values(), key=lambda label: (-auroc(label), label))
+    return chosen + ranked[: max(0, max_curves - 1 - len(chosen))]
+
+
+def plot_curves(curve_paths: Sequence[str], out_png: str, y: str = "performance",
+                metric_paths: Sequence[str] = (), label_paths: Sequence[str] = (),
+                routers: dict[str, dict[str, Any]] | None = None, max_curves: int | None = MAX_CURVES) -> None:
+    """One panel per test set: the best router of each family (by test AUROC), random and the oracle.
+
+    ``routers`` (config name -> {kind, ...}) gives each router's family (a name that is not in it
+    is its own kind); ``max_curves=None`` draws every router. A router with several seeds is drawn
+    as the seeds' mean with their min-max band; its legend entry carries the test AUROC with its
+    95 % bootstrap interval (``metric_paths``). The oracle curve comes from ``label_paths``. The
+    legend sits below each panel, outside the data.
+    """
+    routers = routers or {}
+    metrics = {(run_key(p)[0], run_key(p)[1], run_key(p)[2], run_key(p)[3]): read_json(p) for p in metric_paths}
+    labels = {Path(p).name.split(".")[0]: p for p in label_paths}
+    by_test: dict[str, dict[str, dict[str, Any]]] = {}
     for p in curve_paths:
         router, train, seed, test = run_key(p)
-        if seed == min(run_key(q)[2] for q in curve_paths if run_key(q)[:2] == (router, train)):
-            by_test.setdefault(test, []).append((f"{router} ({train})", read_frame(p)))
-    plt, fig, axes = figure(len(by_test))
-    for ax, (test, curves) in zip(axes, sorted(by_test.items())):
-        for label, c in sorted(curves, key=lambda x: x[0]):
-            ax.plot(c["call_rate"], c[y], label=label, lw=1.4)
-        first = curves[0][1]
+        run = by_test.setdefault(test, {}).setdefault(f"{router} ({train})", {
+            "family": "random" if routers.get(router, {}).get("kind", router) == "random"
+            else router_family(routers.get(router, {}).get("kind", router)),
+            "curves": [], "aurocs": [], "cis": []})
+        run["curves"].append(read_frame(p))
+        m = metrics.get((router, train, seed, test))
+        if m is not None:
+            run["aurocs"].append(m.get("auroc"))
+            run["cis"].append(m.get("auroc_ci95"))
+    for runs in by_test.values():
+        for run in runs.values():
+            vals = [v for v in run["aurocs"] if v is not None and not (isinstance(v, float) and math.isnan(v))]
+            run["auroc"] = sum(vals) / len(vals) if vals else None
+    plt, fig, axes = figure(max(len(by_test), 1), panel_size=(5.5, 5.4))
+    for ax, (test, runs) in zip(axes, sorted(by_test.items())):
+        shown = sorted(runs) if max_curves is None else select_curves(runs, max_curves)
+        for label in shown:
+            run = runs[label]
+            frame = pd.concat([c[["call_rate", y]] for c in run["curves"]]).groupby("call_rate")[y]
+            x = frame.mean().index.to_numpy()
+            legend = label if run["auroc"] is None else f"{label} AUROC {run['auroc']:.2f}"
+            if len(run["cis"]) == 1 and run["cis"][0] and run["auroc"] is not None:
+                lo, hi = run["cis"][0]
+                legend += f" [{lo:.2f}, {hi:.2f}]"
+            if run["family"] == "random":
+                style = {"c": "grey", "ls": ":", "lw": 1.4}
+            else:
+                style = {"c": FAMILY_COLOURS.get(run["family"]), "lw": 1.6}
+                legend = f"{run['family']}: {legend}"
+            if len(run["curves"]) > 1:
+                ax.fill_between(x, frame.min().to_numpy(), frame.max().to_numpy(), alpha=0.15, lw=0,
+                                color=style["c"])
+                legend += f", {len(run['curves'])} seeds (band: min-max)"
+            ax.plot(x, frame.mean().to_numpy(), label=legend, **style)
+        if test in labels:
+            oracle = oracle_curve(labels[test])
+            ax.plot(oracle["call_rate"], oracle[y], c="black", ls="--", lw=1.2, label="oracle")
+        first = runs[min(runs)]["curves"][0]
         if y == "performance":  # weak-only and strong-only accuracy
-            ax.axhline(first["performance"].iloc[0], ls="--", c="grey", lw=0.8)
-            ax.axhline(first["performance"].iloc[-1], ls="--", c="black", lw=0.8)
+            ax.axhline(first["performance"].iloc[0], ls="-", c="lightgrey", lw=0.8, zorder=0)
+            ax.axhline(first["performance"].iloc[-1], ls="-", c="darkgrey", lw=0.8, zorder=0)
         else:
-            ax.plot([0, 1], [0, 1], ls=":", c="grey", lw=0.8, label="random (expected)")
+            ax.plot([0, 1], [0, 1], ls="-", c="lightgrey", lw=0.8, zorder=0)
+            if first["recovery"].isna().all():  # recovery divides by strong - weak accuracy
+                ax.text(0.5, 0.5, "recovery undefined:\nthe strong model is not better here", ha="center",
+                        va="center", transform=ax.transAxes, color="dimgrey")
         ax.set(title=test, xlabel="call rate (share sent to strong)", ylabel=CURVE_AXES[y], xlim=(0, 1))
         ax.grid(alpha=0.3)
-    axes[-1].legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, frameon=False)
+    if not by_test:
+        axes[0].text(0.5, 0.5, "no router curves", ha="center")
     save_figure(plt, fig, out_png)
+
 
 def plot_reliability(prediction_paths: Sequence[str], out_png: str, n_bins: int = 10) -> None:
     """Reliability diagram of probabilistic routers on each test split (all seeds pooled), ECE in the legend."""
@@ -253,8 +349,8 @@ def write_xbench_main_table(metric_paths: Sequence[str], train_sets: dict[str, S
     """RouterXBench's main table (AUROC, LPM, MPM, HCR; ID and OOD) as md/tex, its long form as CSV."""
     long, wide = xbench_main_table(collect_runs(metric_paths), train_sets)
     notes = ["- ID = the test set is part of the router's training union, OOD = it is not (RouterXBench's split).",
-             "- mean ± sample std over seeds where a router has several; LPM = mean performance at call rates in the "
-             "low band, MPM in the middle band, HCR = call-rate saving in the recovery band (docs/metrics.md §1)."]
+             ("- mean ± sample std over seeds where a router has several; LPM = mean performance at call rates in the "
+             "low band, MPM in the middle band, HCR = call-rate saving in the recovery band (docs/metrics.md §1).")]
     write_table_files(wide, md, csv, tex, title="RouterXBench main table (test splits)", notes=notes, data=long)
     return long
 
@@ -263,8 +359,8 @@ def write_ablation_table(metric_paths: Sequence[str], routers: dict[str, dict[st
                          tex: str) -> pd.DataFrame:
     """The probe fusion ablation (mean, Dirichlet, single layers) as md/csv/tex."""
     table = ablation_table(collect_runs(metric_paths), routers)
-    notes = ["- Probe routers of the config (kinds mean_probe, layer_probe, dirichlet_probe) on the weak model's "
-             "per-layer hidden states; mean ± std over seeds."]
+    notes = [("- Probe routers of the config (kinds mean_probe, layer_probe, dirichlet_probe) on the weak model's "
+             "per-layer hidden states; mean ± std over seeds.")]
     if table.empty:
         notes.append("- No probe router is configured: add e.g. `probe_last: {kind: layer_probe, params: {layer: -1}}`.")
     write_table_files(table, md, csv, tex, title="Probe fusion ablation (test splits)", notes=notes)
@@ -275,8 +371,8 @@ def write_operating_points_table(threshold_paths: Sequence[str], curve_paths: Se
                                  call_rates: Sequence[float], md: str, csv: str, tex: str) -> pd.DataFrame:
     """Threshold, call rate, recall and accuracy at each operating point, as md/csv/tex."""
     table = operating_points_table(threshold_paths, curve_paths, call_rates)
-    notes = ["- kind recall: smallest validation threshold with recall of the weak model's errors >= target; "
-             "budget: best validation accuracy with call rate <= target; both chosen on validation, reported on test.",
+    notes = [("- kind recall: smallest validation threshold with recall of the weak model's errors >= target; "
+             "budget: best validation accuracy with call rate <= target; both chosen on validation, reported on test."),
              "- kind call_rate: the exact test curve at that call rate (no threshold is fitted).",
              "- Escalate a query iff its router score <= threshold; threshold – means escalate none or all.",
              "- Numbers are means over seeds (seeds column); accuracy_std is their sample std."]

@@ -11,6 +11,7 @@ import hashlib
 from typing import Any, Callable, Sequence
 
 from ._core import LETTERS, DatasetError
+from ._packaged import MMLU_GENERATORS
 
 
 class HashRng:
@@ -303,6 +304,7 @@ def gen_multiple_choice(name: str, n: int, seed: int) -> list[dict]:
 GENERATORS: dict[str, Callable[[str, int, int], list[dict]]] = {
     "arithmetic": gen_arithmetic,
     "multiple_choice": gen_multiple_choice,
+    **MMLU_GENERATORS,  # real questions shipped in the package (_packaged.py)
 }
 GENERATOR_ALIASES = {"mc": "multiple_choice", "math": "arithmetic"}
 

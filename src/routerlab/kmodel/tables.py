@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -93,6 +94,7 @@ def r2router_table(result_paths: Sequence[str | Path]) -> tuple[pd.DataFrame, li
             line += (f"; AIQ over the single models' cost range [{res['aiq_range'][0]:.4g}, {res['aiq_range'][1]:.4g}] "
                      f"$/1k: single models {res['aiq_singles']:.4f}, with routers {res['aiq_all']:.4f}")
         notes.append(line)
+        notes += [f"- {src}: {note}" for note in res.get("notes", [])]  # arena-score inputs clipped or missing, λ*
     notes.append("- accuracy and cost (USD per 1,000 queries) on the test split; arena score S = (1 + β)·A·C / "
                  "(β·A + C), β = 0.1, C = normalised log cost clamped to [0.0044, 200] $/1k (RouterArena); "
                  "opt_*: RouterArena optimality against the cheapest correct model; oracle = cheapest best model "
@@ -108,19 +110,81 @@ def write(df: pd.DataFrame, notes: Sequence[str], title: str, md: str | Path, cs
     write_table_files(view, md, csv, None, title, notes, data=df)
 
 
+POINT_STYLES = {"single": {"marker": "o", "c": "tab:blue"}, "reference": {"marker": "*", "c": "black", "s": 120},
+                "routereval": {"marker": "s", "c": "tab:green"}, "r2router*": {"marker": "D", "c": "tab:red", "s": 70}}
+KIND_LABELS = {"single": "single model", "reference": "reference (oracle, random, ...)",
+               "routereval": "RouterEval router", "r2router*": "R2-Router (λ* on validation)"}
+# Where a point's number may go, in points from the point: right, above, below, left, then further out.
+LABEL_OFFSETS = [(5, 3), (-2, 7), (-2, -13), (-13, 3), (5, -11), (-13, -11), (5, 13), (-13, 13), (12, 3), (-22, 3),
+                 (-2, 17), (-2, -23)]
+
+
+def _overlap(a, b, pad: float = 1.0) -> float:
+    """Overlapping area of two display-space boxes (x0, y0, x1, y1), each grown by ``pad`` pixels."""
+    w = min(a[2], b[2]) - max(a[0], b[0]) + 2 * pad
+    h = min(a[3], b[3]) - max(a[1], b[1]) + 2 * pad
+    return max(w, 0.0) * max(h, 0.0)
+
+
+def place_point_labels(ax, xs: Sequence[float], ys: Sequence[float], texts: Sequence[str], fontsize: float = 7,
+                       merge_px: float = 9.0) -> list[tuple[float, float, float, float]]:
+    """Label points so that no two labels overlap each other or another point's marker.
+
+    Points closer than ``merge_px`` pixels share one label ("3,5"); each label takes the first
+    offset of ``LABEL_OFFSETS`` that is free (else the least crowded one). Returns the labels'
+    display boxes (x0, y0, x1, y1). The axes' limits and scales must be final.
+    """
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    pts = ax.transData.transform(list(zip(xs, ys)))
+    groups: list[list[int]] = []
+    for i, p in enumerate(pts):
+        home = next((g for g in groups if math.dist(pts[g[0]], p) < merge_px), None)
+        if home is None:
+            groups.append([i])
+        else:
+            home.append(i)
+    markers = [(p[0] - 4, p[1] - 4, p[0] + 4, p[1] + 4) for p in pts]
+    placed: list[tuple[float, float, float, float]] = []
+    for g in sorted(groups, key=lambda g: (-pts[g[0]][1], pts[g[0]][0])):  # top to bottom
+        label = ",".join(texts[i] for i in g)
+        best = None
+        for dx, dy in LABEL_OFFSETS:
+            t = ax.annotate(label, (xs[g[0]], ys[g[0]]), xytext=(dx, dy), textcoords="offset points",
+                            fontsize=fontsize, zorder=4)
+            e = t.get_window_extent(renderer)
+            box = (e.x0, e.y0, e.x1, e.y1)
+            crowd = sum(_overlap(box, o) for o in placed) + sum(
+                _overlap(box, m, pad=0) for j, m in enumerate(markers) if j not in g)
+            if best is None or crowd < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (crowd, t, box)
+            else:
+                t.remove()
+            if crowd == 0:
+                break
+        placed.append(best[2])
+    return placed
+
+
 def plot_accuracy_cost(result_paths: Sequence[str | Path], out_png: str | Path) -> None:
-    """Accuracy vs USD per 1,000 queries (log scale) per source, with the frontier."""
+    """Accuracy vs USD per 1,000 queries (log scale) per source, with the frontier.
+
+    Points carry numbers (points that coincide share one label), placed so that labels do not
+    overlap; the table beside each panel names them with their cost and accuracy.
+    """
     results = [r for r in (read_json(p) for p in result_paths) if r["available"]]
-    plt, fig, axes = figure(max(1, len(results)), panel_size=(6, 4.6))
-    styles = {"single": dict(marker="o", c="tab:blue"), "reference": dict(marker="*", c="black", s=120),
-              "routereval": dict(marker="s", c="tab:green"), "r2router*": dict(marker="D", c="tab:red", s=70)}
+    plt, fig, axes = figure(max(1, len(results)), panel_size=(9.5, 4.8))
     for ax, res in zip(axes, results):
         rows = res["rows"]
-        for r in rows:
-            if r["kind"] in styles:
-                ax.scatter(r["cost_per_1k"], r["accuracy"], zorder=3, **styles[r["kind"]])
-                ax.annotate(r["router"].split(" (")[0], (r["cost_per_1k"], r["accuracy"]), fontsize=6,
-                            xytext=(3, 3), textcoords="offset points")
+        points = [r for r in rows if r["kind"] in POINT_STYLES]
+        kinds_seen: set[str] = set()
+        for r in points:
+            kind_label = None if r["kind"] in kinds_seen else KIND_LABELS.get(r["kind"], r["kind"])
+            kinds_seen.add(r["kind"])
+            ax.scatter(r["cost_per_1k"], r["accuracy"], zorder=3, label=kind_label, **POINT_STYLES[r["kind"]])
         sweep = sorted((r for r in rows if r["kind"] == "r2router"), key=lambda r: r["cost_per_1k"])
         if sweep:
             ax.plot([r["cost_per_1k"] for r in sweep], [r["accuracy"] for r in sweep], "-.", c="tab:red", lw=1,
@@ -132,7 +196,15 @@ def plot_accuracy_cost(result_paths: Sequence[str | Path], out_png: str | Path) 
             ax.set_xscale("log")
         ax.set(title=res["source"], xlabel="USD per 1,000 queries (test)", ylabel="accuracy")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, frameon=False)
+        lines = [f"{'#':>2}  {'router':<34} {'USD/1k':>8} {'acc':>6}"]
+        lines += [f"{i:>2}  {r['router'][:34]:<34} {r['cost_per_1k']:>8.4f} {r['accuracy']:>6.3f}"
+                  for i, r in enumerate(points, 1)]
+        ax.text(1.03, 1.0, "\n".join(lines), transform=ax.transAxes, va="top", ha="left", fontsize=7,
+                family="monospace")
+        fig.tight_layout()
+        place_point_labels(ax, [r["cost_per_1k"] for r in points], [r["accuracy"] for r in points],
+                           [str(i) for i in range(1, len(points) + 1)])
     if not results:
         axes[0].text(0.5, 0.5, "no source with costs", ha="center", va="center")
     save_figure(plt, fig, out_png)
