@@ -128,7 +128,12 @@ def test_feature_benchmark_random_weights_runs_on_cpu():
                          check=True).stdout
     tokens = int(re.search(r"prompt_tokens=(\d+)", out).group(1))
     assert 12 * 16 <= tokens <= 12 * 1024
-    rates = re.findall(r"(engineered|naive loop): [\d.]+ s\s+[\d,]+ tok/s\s+([\d.]+) useful TFLOP/s = ([\d.]+)% of 1", out)
+    # Both paths against the practical limit: torch.matmul on the model's own shapes, same dtype and threads.
+    limit = float(re.search(r"matmul limit: ([\d.]+) GFLOP/s", out).group(1))
+    rates = re.findall(r"(engineered|naive loop): [\d.]+ s\s+[\d,]+ tok/s\s+([\d.]+) useful GFLOP/s = ([\d.]+)% of "
+                       r"the matmul limit, ([\d.]+)% of 1 bf16 peak", out)
     assert [r[0] for r in rates] == ["engineered", "naive loop"], out
+    for _, gflops, share, _peak in rates:
+        assert limit > 0 and float(share) == pytest.approx(100 * float(gflops) / limit, abs=1.0), out
     # Batched, left-padded extraction equals the one-prompt loop (fp16 storage).
     assert float(re.search(r"state diff\| = ([\d.e+-]+)\)", out).group(1)) < 1e-2, out
