@@ -47,6 +47,7 @@ import pandas as pd
 
 from routerlab.kmodel.importers_routellm import read_routellm
 from routerlab.kmodel.outcomes import (
+    jsonl_objects,
     OPTIONAL_COLUMNS,
     OUTCOME_COLUMNS,
     QUERY_COLUMNS,
@@ -262,53 +263,46 @@ def read_routerarena(paths: Sequence[str | Path], *, on_missing: str = "drop") -
     first_line: dict[tuple[str, str], tuple[Path, int]] = {}  # (global_index, model) -> where it was read
     for path in map(Path, paths):
         model = None
-        with open(path, encoding="utf-8") as f:
-            for line_no, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise OutcomeFormatError(path, f"not valid JSON ({e.msg})", row=f"line {line_no}") from None
-                row = f"line {line_no}"
-                gid = obj.get("global_index")
-                if not isinstance(gid, str) or not gid:
-                    raise OutcomeFormatError(path, "missing global_index", row=row, field="global_index")
-                m = obj.get("llm_selected")
-                if not isinstance(m, str) or not m:
-                    raise OutcomeFormatError(path, "missing model name", row=row, field="llm_selected")
-                if model is None:
-                    model = m
-                elif m != model:
-                    raise OutcomeFormatError(path, f"model {m!r} differs from the file's first row ({model!r}); "
-                                             "one model per file", row=row, field="llm_selected")
-                models.add(m)
-                if (gid, m) in first_line:
-                    p0, l0 = first_line[(gid, m)]
-                    raise OutcomeFormatError(path, f"global_index {gid!r} of model {m!r} was already read at {p0}: "
-                                             f"line {l0}; each query once per model", row=row, field="global_index")
-                first_line[(gid, m)] = (path, line_no)
-                score = _get(obj, "evaluation_result.score")
-                if score is None and on_missing == "drop":
-                    continue
-                if not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score):
-                    raise OutcomeFormatError(path, f"expected a number, got {score!r}", row=row,
-                                             field="evaluation_result.score")
-                vals = {}
-                for key, dotted in (("prompt_tokens", "token_usage.input_tokens"),
-                                    ("completion_tokens", "token_usage.output_tokens"),
-                                    ("cost", "evaluation_result.inference_cost")):
-                    v = _get(obj, dotted)
-                    if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0
-                                          or not math.isfinite(v)):
-                        raise OutcomeFormatError(path, f"expected a non-negative number, got {v!r}", row=row,
-                                                 field=dotted)
-                    vals[key] = np.nan if v is None else float(v)
-                rows.append({"query_id": gid, "model": m, "score": float(score), **vals})
-                question = obj.get("question")
-                if gid not in prompts and isinstance(question, str):
-                    prompts[gid] = question
-                datasets[gid] = gid.rsplit("_", 1)[0] if "_" in gid else gid
+        for line_no, obj in jsonl_objects(path):
+            row = f"line {line_no}"
+            gid = obj.get("global_index")
+            if not isinstance(gid, str) or not gid:
+                raise OutcomeFormatError(path, "missing global_index", row=row, field="global_index")
+            m = obj.get("llm_selected")
+            if not isinstance(m, str) or not m:
+                raise OutcomeFormatError(path, "missing model name", row=row, field="llm_selected")
+            if model is None:
+                model = m
+            elif m != model:
+                raise OutcomeFormatError(path, f"model {m!r} differs from the file's first row ({model!r}); "
+                                         "one model per file", row=row, field="llm_selected")
+            models.add(m)
+            if (gid, m) in first_line:
+                p0, l0 = first_line[(gid, m)]
+                raise OutcomeFormatError(path, f"global_index {gid!r} of model {m!r} was already read at {p0}: "
+                                         f"line {l0}; each query once per model", row=row, field="global_index")
+            first_line[(gid, m)] = (path, line_no)
+            score = _get(obj, "evaluation_result.score")
+            if score is None and on_missing == "drop":
+                continue
+            if not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score):
+                raise OutcomeFormatError(path, f"expected a number, got {score!r}", row=row,
+                                         field="evaluation_result.score")
+            vals = {}
+            for key, dotted in (("prompt_tokens", "token_usage.input_tokens"),
+                                ("completion_tokens", "token_usage.output_tokens"),
+                                ("cost", "evaluation_result.inference_cost")):
+                v = _get(obj, dotted)
+                if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0
+                                      or not math.isfinite(v)):
+                    raise OutcomeFormatError(path, f"expected a non-negative number, got {v!r}", row=row,
+                                             field=dotted)
+                vals[key] = np.nan if v is None else float(v)
+            rows.append({"query_id": gid, "model": m, "score": float(score), **vals})
+            question = obj.get("question")
+            if gid not in prompts and isinstance(question, str):
+                prompts[gid] = question
+            datasets[gid] = gid.rsplit("_", 1)[0] if "_" in gid else gid
     if not rows:
         raise OutcomeFormatError(", ".join(map(str, paths)), "no scored rows")
     t = pd.DataFrame(rows)

@@ -31,10 +31,9 @@ its own if the K-model means should not mix the two. No token counts or costs (N
 
 from __future__ import annotations
 
-import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from routerlab.kmodel.outcomes import (
+    jsonl_objects,
     OutcomeFormatError,
     Outcomes,
     check_on_missing,
@@ -55,25 +55,11 @@ FAILED_JUDGEMENT = -1  # FastChat's score when the judge's rating could not be p
 _TRUE, _FALSE = {"true", "1", "1.0"}, {"false", "0", "0.0"}
 
 
-def _jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise OutcomeFormatError(path, f"not valid JSON ({e.msg})", row=f"line {line_no}") from None
-            if not isinstance(obj, dict):
-                raise OutcomeFormatError(path, f"expected an object, got {type(obj).__name__}", row=f"line {line_no}")
-            yield line_no, obj
-
-
 def read_excluded_prompts(paths: Sequence[str | Path]) -> set[str]:
     """Prompts listed in RouteLLM's ``contaminated_prompts.jsonl`` files (``eval_prompt``; or ``prompt``)."""
     prompts = set()
     for path in map(Path, paths):
-        for line_no, obj in _jsonl(path):
+        for line_no, obj in jsonl_objects(path):
             text = obj.get("eval_prompt", obj.get("prompt"))
             if not isinstance(text, str):
                 raise OutcomeFormatError(path, "expected the contaminated evaluation prompt as a string",
@@ -135,7 +121,7 @@ def _read_questions(paths: Sequence[Path]) -> dict[int, tuple[str, str, str | No
     """question_id -> (first turn, category, second turn or None, file)."""
     out: dict[int, tuple[str, str, str | None, Path]] = {}
     for path in paths:
-        for line_no, obj in _jsonl(path):
+        for line_no, obj in jsonl_objects(path):
             row = f"line {line_no}"
             qid, turns = obj.get("question_id"), obj.get("turns")
             if not isinstance(qid, int) or isinstance(qid, bool):
@@ -151,7 +137,7 @@ def _read_questions(paths: Sequence[Path]) -> dict[int, tuple[str, str, str | No
 
 def _read_judgements(path: Path, first_line: dict[tuple[int, str, int], tuple[Path, int]]) -> list[dict[str, Any]]:
     rows = []
-    for line_no, obj in _jsonl(path):
+    for line_no, obj in jsonl_objects(path):
         row = f"line {line_no}"
         qid, model, turn, score = (obj.get(k) for k in ("question_id", "model", "turn", "score"))
         if not isinstance(qid, int) or isinstance(qid, bool):

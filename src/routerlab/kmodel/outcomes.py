@@ -22,7 +22,8 @@ Malformed input raises :class:`OutcomeFormatError` naming the file, the row and 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,21 @@ class Outcomes:
             raise ValueError(f"{path}: outcome table version {meta.get('version')}, expected {OUTCOMES_VERSION}; "
                              "re-run the kmodel_outcomes rule")
         return cls(read_frame(path), read_frame(Path(out_dir) / "queries.parquet"), meta)
+
+
+def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) of every non-blank line of a JSONL file; malformed lines name the file and line."""
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise OutcomeFormatError(path, f"not valid JSON ({e.msg})", row=f"line {line_no}") from None
+            if not isinstance(obj, dict):
+                raise OutcomeFormatError(path, f"expected an object, got {type(obj).__name__}", row=f"line {line_no}")
+            yield line_no, obj
 
 
 # --- validation -----------------------------------------------------------------------------

@@ -273,7 +273,6 @@ def generate_frame(rows: Iterable[dict[str, Any]], backend, params: SamplingPara
     """Generate for dataset rows; return the generations table (SPEC step 2)."""
     import pandas as pd
 
-
     rows = list(rows)
     conversations = [build_messages(r, style) for r in rows]
     records = backend.generate(conversations, params, progress=progress)
@@ -283,6 +282,11 @@ def generate_frame(rows: Iterable[dict[str, Any]], backend, params: SamplingPara
                                    "finish_reason", "latency_s"])
     df.insert(0, "id", [rows[i]["id"] for i in df["index"]])
     df = df.drop(columns="index")
+    return finish_generations(df, backend, price)
+
+
+def finish_generations(df: Any, backend, price: dict[str, float] | None) -> Any:
+    """The columns every generations table ends with (backend, cost_usd at the model's price), in row order."""
     df["backend"] = getattr(backend, "name", type(backend).__name__)
     if price:
         df["cost_usd"] = (df["prompt_tokens"] * price["input"] + df["response_tokens"] * price["output"]) / 1e6

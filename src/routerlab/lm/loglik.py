@@ -28,7 +28,7 @@ import numpy as np
 
 from routerlab.core.batching import padded_batches
 from routerlab.core.errors import ConfigError
-from routerlab.lm.generation import GENERATION_ORDER, fit_prompts, generate_frame
+from routerlab.lm.generation import GENERATION_ORDER, finish_generations, fit_prompts, generate_frame
 from routerlab.lm.prompts import build_messages, chat_text
 
 MC_ANSWERS = ("generate", "loglik")
@@ -157,12 +157,7 @@ def loglik_frame(rows: Iterable[dict[str, Any]], backend, params, *, style: str 
     df = pd.DataFrame.from_records(records, columns=["id", "sample", "response", "prompt_tokens", "response_tokens",
                                                      "finish_reason", "latency_s"]
                                    + (["mean_logprob"] if params.logprobs else []))
-    df["backend"] = getattr(backend, "name", type(backend).__name__)
-    if price:
-        df["cost_usd"] = (df["prompt_tokens"] * price["input"] + df["response_tokens"] * price["output"]) / 1e6
-    else:
-        df["cost_usd"] = float("nan")
-    return df.sort_values(GENERATION_ORDER, kind="stable").reset_index(drop=True)
+    return finish_generations(df, backend, price)
 
 
 def answer_frame(rows: Iterable[dict[str, Any]], backend, params, *, style: str = "direct",
