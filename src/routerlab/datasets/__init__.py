@@ -141,13 +141,7 @@ def check_spec(name: str, spec: Mapping[str, Any] | None, default_split: Mapping
                                f"of {sorted(GENERATORS)}")
         _int(spec, "n", name, default=100, minimum=1)
     else:
-        fmt = get_format(spec.get("format"), name)
-        if fmt.task is None:
-            check_generic_spec(spec, name)
-        policy = spec.get("on_missing_reference", "drop")
-        if policy not in MISSING_REFERENCE_POLICIES:
-            raise DatasetError(f"dataset {name!r}: on_missing_reference must be one of "
-                               f"{list(MISSING_REFERENCE_POLICIES)}, got {policy!r}")
+        _format_and_policy(spec, name)
     if spec["source"] in LOCAL_PATH_SOURCES:
         path = spec.get("path")
         if not path:
@@ -170,7 +164,8 @@ def _int(spec: Mapping[str, Any], key: str, name: str, default: Any = None, mini
     return v
 
 
-def _normalise_rows(name: str, spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _format_and_policy(spec: Mapping[str, Any], name: str):
+    """The dataset's format (a generic one's columns and task checked) and its on_missing_reference policy."""
     fmt = get_format(spec.get("format"), name)
     if fmt.task is None:
         check_generic_spec(spec, name)
@@ -178,6 +173,11 @@ def _normalise_rows(name: str, spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     if policy not in MISSING_REFERENCE_POLICIES:
         raise DatasetError(f"dataset {name!r}: on_missing_reference must be one of {list(MISSING_REFERENCE_POLICIES)}"
                            f", got {policy!r}")
+    return fmt, policy
+
+
+def _normalise_rows(name: str, spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    fmt, policy = _format_and_policy(spec, name)
     rows: list[dict[str, Any]] = []
     no_ref: list[str] = []
     for raw in SOURCES[spec["source"]](name, spec, fmt):
