@@ -251,11 +251,12 @@ def binary_board(src: Source, weak: str, strong: str, kmodel_routers: Mapping[st
             r = BINARY_ROUTERS[kind](**dict(spec.get("params", {}))).fit(data_tr, y_train)
             scores.append((f"{name} (binary)", kind, np.asarray(r.score(data_te), dtype=np.float64),
                            np.asarray(r.score(data_va), dtype=np.float64) if va.size else np.empty(0)))
-    random_boot = np.array([_apgr_of(w[b], s[b], np.zeros(n)) for b in idx]) if n_boot else np.empty(0)
     records = []
     for name, kind, r, r_val in scores:
         rep = binary_report(w, s, r, lpm_band=lpm_band, recovery_band=recovery_band, judge_scored=judged)
         est, boots = statistic_estimate(lambda rows, r=r: _apgr_of(w[rows], s[rows], r[rows]), n, idx)
+        if name == "random":  # first in `scores`: its resampled APGRs are the paired tests' reference
+            random_boot = boots
         rec = {"source": src.name, "family": "binary", "router": name, "kind": kind, "n_test": n,
                "weak": weak, "strong": strong, "label_rule": label_rule}
         rec.update(_estimate_cols("apgr", est))
